@@ -92,7 +92,10 @@ class Settings(BaseSettings):
     # --- Alerts ----------------------------------------------------------------------------
     alert_interval_s: float = Field(30.0, gt=0, description="How often alert rules run.")
     alert_min_volume: int = Field(
-        20, ge=1, description="Reviews a product needs in the window before it can alert."
+        20,
+        ge=1,
+        description="Reviews a product needs in the window before it can alert; also the "
+        "pseudo-count that pulls a thin baseline towards the shop-wide ratio.",
     )
     alert_negative_ratio: float = Field(
         0.5, gt=0, le=1, description="Negative ratio in the window that counts as a spike."
@@ -103,13 +106,31 @@ class Settings(BaseSettings):
     alert_window_minutes: int = Field(60, ge=1, description="Window the alert rules look at.")
     alert_baseline_hours: int = Field(24, ge=1, description="Baseline window before it.")
     alert_keyword_min: int = Field(
-        10, ge=1, description="Complaint keywords in the window that count as a surge."
+        10,
+        ge=1,
+        description="Negative reviews with complaint keywords a product needs in the window "
+        "for a complaint surge.",
+    )
+    alert_keyword_lift: float = Field(
+        2.0,
+        gt=1,
+        description="Complaint surge: share of such reviews must be this many times the "
+        "product's baseline share.",
+    )
+    alert_category_min_volume: int = Field(
+        50, ge=1, description="Reviews a category needs in the window and baseline to alert."
     )
     alert_category_drop: float = Field(
         0.3, gt=0, description="Fall in a category's net score (-1..1) that raises an alert."
     )
     alert_cooldown_minutes: int = Field(
-        60, ge=1, description="One alert per product and kind within this time."
+        60,
+        ge=1,
+        description="One alert per product or category per incident: a new one needs this "
+        "long without the condition; a longer incident extends the open alert.",
+    )
+    alert_sample_reviews: int = Field(
+        5, ge=0, le=50, description="Sample review ids carried by each alert."
     )
 
 

@@ -1,0 +1,1 @@
+"""Product reputation: alert rules (pure), the alert engine (a worker timer), reports."""

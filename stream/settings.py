@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(
         5000, ge=1, description="Reviews longer than this (after cleaning) are dead-lettered."
     )
+    max_event_bytes: int = Field(
+        262144, ge=1024, description="Input messages larger than this are dead-lettered unread."
+    )
+    keywords_limit: int = Field(10, ge=1, description="Most keywords kept per review.")
     dlq_limit_ratio: float = Field(
         0.9,
         gt=0,

@@ -1,0 +1,121 @@
+"""Python mirrors of the JSON Schemas in ``schemas/`` (a test keeps them from drifting).
+
+Field order, names, types, required-ness (no default = required) and enums (``Literal``)
+match the schema files. JSON (de)serialisation lives here too, so the wire format has one home.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+"""The version this worker writes; the versions it reads are ``schemas.known_versions``."""
+
+Sentiment = Literal["negative", "neutral", "positive"]
+SENTIMENTS: tuple[Sentiment, ...] = ("negative", "neutral", "positive")
+
+ReasonCode = Literal[
+    "malformed_json",
+    "event_too_large",
+    "not_an_object",
+    "missing_field",
+    "wrong_type",
+    "empty_field",
+    "field_too_long",
+    "unknown_schema_version",
+    "bad_timestamp",
+    "empty_text",
+    "text_too_long",
+    "rating_out_of_range",
+]
+
+
+@dataclass(frozen=True)
+class ReviewCreated:
+    """``review.created`` v1: a review from the upstream review service."""
+
+    schema_version: Literal[1]
+    review_id: str
+    product_id: str
+    category: str
+    user_id: str
+    text: str
+    created_at: str
+    rating: int | None = None
+
+
+@dataclass(frozen=True)
+class Probabilities:
+    negative: float
+    neutral: float
+    positive: float
+
+
+@dataclass(frozen=True)
+class ReviewSentiment:
+    """``review.sentiment`` v1: one classified review."""
+
+    schema_version: Literal[1]
+    review_id: str
+    product_id: str
+    category: str
+    user_id: str
+    rating: int | None
+    sentiment: Sentiment
+    confidence: float
+    probabilities: Probabilities
+    keywords: list[str]
+    complaint_keywords: list[str]
+    model_version: str
+    created_at: str
+    processed_at: str
+
+
+@dataclass(frozen=True)
+class DeadLetterHeader:
+    key: str
+    value_b64: str | None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """``review.dead-letter`` v1: an input message that was rejected, raw bytes kept."""
+
+    schema_version: Literal[1]
+    reason: ReasonCode
+    detail: str
+    topic: str
+    partition: int
+    offset: int
+    key_b64: str | None
+    value_b64: str
+    headers: list[DeadLetterHeader]
+    review_id: str | None
+    failed_at: str
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z`` suffix and whole seconds: ``2026-11-27T05:01:12Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_json_bytes(event: ReviewCreated | ReviewSentiment | DeadLetter) -> bytes:
+    """Compact UTF-8 JSON of an event (non-ASCII kept as is)."""
+    return json.dumps(asdict(event), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def review_created_from_dict(payload: dict[str, Any]) -> ReviewCreated:
+    """Build the dataclass from an already schema-validated payload (extra keys dropped)."""
+    return ReviewCreated(
+        schema_version=payload["schema_version"],
+        review_id=payload["review_id"],
+        product_id=payload["product_id"],
+        category=payload["category"],
+        user_id=payload["user_id"],
+        text=payload["text"],
+        created_at=payload["created_at"],
+        rating=payload.get("rating"),
+    )

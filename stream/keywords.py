@@ -1,0 +1,141 @@
+"""Segmentation, keywords and complaint terms for one cleaned review. Pure once loaded.
+
+``Keywords.load()`` reads the stopword list and the curated complaint lexicon from
+``stream/resources/`` and prepares a private jieba tokenizer that knows every complaint
+variant as a word; ``Keywords.extract(text)`` then has no side effects.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import jieba
+
+RESOURCES = Path(__file__).resolve().parent / "resources"
+STOPWORDS_FILE = RESOURCES / "stopwords_zh.txt"
+COMPLAINT_LEXICON_FILE = RESOURCES / "complaint_lexicon.txt"
+
+# A complaint variant right after one of these is negated ("不漏水", "没有坏").
+NEGATORS = ("没有", "不会", "不是", "并不", "不", "没", "无", "未", "别")
+_WORDLIKE = re.compile(r"[\w\u4e00-\u9fff]")
+_ONLY_DIGITS = re.compile(r"^[\d.,%]+$")
+
+
+@dataclass(frozen=True)
+class ReviewTerms:
+    tokens: list[str]
+    keywords: list[str]
+    complaint_keywords: list[str]
+
+
+def read_word_list(path: Path) -> list[str]:
+    """Non-empty, non-comment lines of a UTF-8 word list."""
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def read_complaint_lexicon(path: Path) -> dict[str, tuple[str, ...]]:
+    """``canonical -> variants`` from lines ``canonical: variant variant ...``."""
+    lexicon: dict[str, tuple[str, ...]] = {}
+    for line in read_word_list(path):
+        canonical, _, variants = line.partition(":")
+        canonical = canonical.strip()
+        if not canonical or not variants.strip():
+            raise ValueError(f"{path}: bad lexicon line {line!r}")
+        lexicon[canonical] = tuple(dict.fromkeys([canonical, *variants.split()]))
+    return lexicon
+
+
+def segment(text: str, tokenizer: jieba.Tokenizer) -> list[str]:
+    """jieba tokens (precise mode, HMM on), whitespace tokens dropped."""
+    return [token for token in tokenizer.lcut(text, HMM=True) if token.strip()]
+
+
+def select_keywords(tokens: Iterable[str], stopwords: frozenset[str], limit: int) -> list[str]:
+    """Content words, most frequent first (ties: first seen), at most ``limit``."""
+    candidates = [
+        token
+        for token in tokens
+        if len(token) >= 2
+        and token not in stopwords
+        and _WORDLIKE.search(token)
+        and not _ONLY_DIGITS.match(token)
+    ]
+    counts = Counter(candidates)
+    first_seen = {token: i for i, token in reversed(list(enumerate(candidates)))}
+    ranked = sorted(counts, key=lambda token: (-counts[token], first_seen[token]))
+    return ranked[:limit]
+
+
+def find_complaints(text: str, variants: Sequence[tuple[str, str]]) -> list[str]:
+    """Canonical complaint terms in ``text``, in order of first appearance.
+
+    ``variants`` are ``(variant, canonical)`` pairs, longest variant first, so "包装破损"
+    claims its characters before "破损" can; matches right after a negator are skipped."""
+    taken = [False] * len(text)
+    found: dict[str, int] = {}
+    for variant, canonical in variants:
+        start = text.find(variant)
+        while start != -1:
+            end = start + len(variant)
+            if not any(taken[start:end]):
+                for i in range(start, end):
+                    taken[i] = True
+                if not _negated(text, start, variant):
+                    found[canonical] = min(found.get(canonical, start), start)
+            start = text.find(variant, start + 1)
+    return sorted(found, key=found.__getitem__)
+
+
+def _negated(text: str, start: int, variant: str) -> bool:
+    if variant.startswith(NEGATORS):
+        return False
+    before = text[max(0, start - 2) : start]
+    return before.endswith(NEGATORS)
+
+
+class Keywords:
+    """Loaded stopwords + complaint lexicon + a private jieba tokenizer."""
+
+    def __init__(
+        self,
+        stopwords: Iterable[str],
+        lexicon: dict[str, tuple[str, ...]],
+        *,
+        limit: int = 10,
+    ) -> None:
+        self.stopwords = frozenset(stopwords)
+        self.lexicon = lexicon
+        self.limit = limit
+        pairs = {(v, canonical) for canonical, vs in lexicon.items() for v in vs}
+        self.variants = sorted(pairs, key=lambda pair: (-len(pair[0]), pair[0]))
+        jieba.setLogLevel(logging.WARNING)
+        self.tokenizer = jieba.Tokenizer()
+        self.tokenizer.initialize()
+        for variant, _ in self.variants:
+            self.tokenizer.add_word(variant, freq=2000)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        limit: int = 10,
+        stopwords_file: Path = STOPWORDS_FILE,
+        lexicon_file: Path = COMPLAINT_LEXICON_FILE,
+    ) -> Keywords:
+        return cls(
+            read_word_list(stopwords_file), read_complaint_lexicon(lexicon_file), limit=limit
+        )
+
+    def extract(self, clean_text: str) -> ReviewTerms:
+        tokens = segment(clean_text, self.tokenizer)
+        return ReviewTerms(
+            tokens=tokens,
+            keywords=select_keywords(tokens, self.stopwords, self.limit),
+            complaint_keywords=find_complaints(clean_text, self.variants),
+        )

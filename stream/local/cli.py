@@ -1,0 +1,131 @@
+"""``reviewpulse up`` / ``reviewpulse down``: local broker (and ClickHouse server) for dev use.
+
+What ``up`` starts is recorded in ``.run/services.json`` at the repository root, so ``down``
+(or ``.ci/run``'s exit trap) can stop it later by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from stream.settings import PROJECT_ROOT, add_settings_arguments, settings_from_args
+
+RUN_DIR = PROJECT_ROOT / ".run"
+
+
+def state_path(run_dir: Path) -> Path:
+    return run_dir / "services.json"
+
+
+def read_state(run_dir: Path) -> dict[str, dict[str, Any]]:
+    path = state_path(run_dir)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_state(run_dir: Path, state: dict[str, dict[str, Any]]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = state_path(run_dir).with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(state_path(run_dir))
+
+
+def broker_port(bootstrap: str) -> int:
+    first = bootstrap.split(",")[0]
+    return int(first.rsplit(":", 1)[1])
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from stream.local.clickhouse_server import ClickHouseServer
+    from stream.local.processes import command_line, pid_alive
+    from stream.local.tansu import TansuBroker, create_topics
+
+    settings = settings_from_args(args)
+    run_dir = Path(args.run_dir)
+    state = {
+        name: service
+        for name, service in read_state(run_dir).items()
+        if pid_alive(service["pid"]) and name.split("-")[0] in command_line(service["pid"])
+    }
+
+    if "tansu" not in state:
+        broker = TansuBroker(
+            broker_port(settings.kafka_broker), log_path=run_dir / "tansu.log", detach=True
+        ).start()
+        state["tansu"] = {"pid": broker.pid, "bootstrap": broker.bootstrap}
+        write_state(run_dir, state)
+    topics = [
+        settings.input_topic,
+        settings.output_topic,
+        settings.dlq_topic,
+        settings.alerts_topic,
+    ]
+    create_topics(state["tansu"]["bootstrap"], topics, settings.topic_partitions)
+
+    if args.with_clickhouse_server and "clickhouse" not in state:
+        server = ClickHouseServer(
+            run_dir / "clickhouse", tcp_port=settings.clickhouse_port, detach=True
+        ).start()
+        state["clickhouse"] = {
+            "pid": server.pid,
+            "host": server.host,
+            "port": server.port,
+            "http_port": server.http_port,
+            "root": str(server.root),
+        }
+        write_state(run_dir, state)
+
+    tansu = state["tansu"]
+    print(f"Tansu broker      pid {tansu['pid']:>7}  {tansu['bootstrap']}")
+    print(f"  topics: {', '.join(topics)}")
+    if "clickhouse" in state:
+        ch = state["clickhouse"]
+        print(
+            f"clickhouse-server pid {ch['pid']:>7}  native {ch['host']}:{ch['port']}  "
+            f"http {ch['http_port']}  data {ch['root']}"
+        )
+        print("  use it with: REVIEWPULSE_CLICKHOUSE_BACKEND=native")
+    else:
+        print(f"ClickHouse: embedded chdb at {settings.chdb_path} (no server needed)")
+    print(f"Stop with: reviewpulse down   (state in {state_path(run_dir)})")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from stream.local.processes import stop_pid
+
+    run_dir = Path(args.run_dir)
+    state = read_state(run_dir)
+    if not state:
+        print("nothing recorded as running")
+    for name, service in state.items():
+        expect = "tansu" if name == "tansu" else "clickhouse"
+        stopped = stop_pid(int(service["pid"]), expect=expect, grace_s=15.0)
+        print(f"{name}: {'stopped' if stopped else 'was not running'} (pid {service['pid']})")
+    state_path(run_dir).unlink(missing_ok=True)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    up = subparsers.add_parser(
+        "up",
+        help="start a local Tansu broker (and optionally clickhouse-server) in the background",
+        description="Start a local Tansu broker on the port of --kafka-broker and create the "
+        "app's topics. With --with-clickhouse-server, also start Debian's clickhouse-server on "
+        "--clickhouse-port with its data under .run/clickhouse. Already running services are "
+        "reused.",
+    )
+    up.add_argument(
+        "--with-clickhouse-server",
+        action="store_true",
+        help="also start clickhouse-server (for --clickhouse-backend native)",
+    )
+    up.add_argument("--run-dir", default=str(RUN_DIR), help="where PIDs and logs are kept")
+    add_settings_arguments(up)
+    up.set_defaults(func=cmd_up)
+
+    down = subparsers.add_parser("down", help="stop what 'reviewpulse up' started")
+    down.add_argument("--run-dir", default=str(RUN_DIR), help="where PIDs and logs are kept")
+    down.set_defaults(func=cmd_down)

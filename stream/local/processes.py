@@ -1,0 +1,96 @@
+"""Small helpers shared by the local services: free ports, readiness polling, stopping."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    *,
+    timeout_s: float,
+    what: str,
+    process: subprocess.Popen | None = None,
+    log_hint: str = "",
+) -> None:
+    """Poll ``ready`` until it returns True; fail early if ``process`` exits meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode}. {log_hint}")
+        try:
+            if ready():
+                return
+        except Exception:  # not ready yet: keep polling until the deadline
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not ready after {timeout_s:.0f}s. {log_hint}")
+
+
+def stop_process(process: subprocess.Popen, *, grace_s: float = 10.0) -> None:
+    """SIGTERM, wait ``grace_s``, then SIGKILL. Safe on a process that already exited."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=grace_s)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs. Reaps it first if it is our own exited child (a zombie)."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def command_line(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def stop_pid(pid: int, *, expect: str = "", grace_s: float = 10.0) -> bool:
+    """Stop a process we started earlier (from a PID file). True if it was running.
+
+    ``expect`` must occur in the process's command line, so a recycled PID is left alone.
+    """
+    if not pid_alive(pid) or expect not in command_line(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return True

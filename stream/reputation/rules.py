@@ -295,11 +295,24 @@ def evaluate_rules(
     products: Sequence[ProductActivity],
     categories: Sequence[CategoryActivity],
     thresholds: Thresholds,
+    *,
+    prior_negative_ratio: float | None = None,
+    prior_complaint_share: float | None = None,
 ) -> list[Finding]:
-    """Run every rule over every subject. Priors are pooled over all products' baselines."""
-    prior_negative = pooled_ratio((p.baseline.negative, p.baseline.total) for p in products)
-    prior_complaint = pooled_ratio(
-        (p.baseline_complaint_reviews, p.baseline.total) for p in products
+    """Run every rule over every subject.
+
+    The priors (shop-wide baseline negative ratio and complaint share) default to the
+    pooled baselines of ``products``; pass them when ``products`` is only the subset that
+    has enough volume to alert."""
+    prior_negative = (
+        prior_negative_ratio
+        if prior_negative_ratio is not None
+        else pooled_ratio((p.baseline.negative, p.baseline.total) for p in products)
+    )
+    prior_complaint = (
+        prior_complaint_share
+        if prior_complaint_share is not None
+        else pooled_ratio((p.baseline_complaint_reviews, p.baseline.total) for p in products)
     )
     findings: list[Finding] = []
     for product in products:

@@ -1,0 +1,129 @@
+"""``reviewpulse report`` and ``reviewpulse alerts`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from stream.settings import add_settings_arguments, settings_from_args
+
+PRODUCT_TABLE = (
+    "product_id",
+    "category",
+    "reviews",
+    "negative_ratio",
+    "negative_ratio_trend",
+    "net_score",
+    "net_score_trend",
+)
+COMPLAINT_TABLE = ("product_id", "category", "keyword", "current", "previous", "change")
+ALERT_TABLE = ("raised_at", "severity", "kind", "subject", "message")
+
+
+def register(subparsers: Any) -> None:
+    report = subparsers.add_parser(
+        "report",
+        help="Print reputation tables: worst products, rising complaints, recent alerts.",
+        description="Reads the reputation views in ClickHouse (either backend) and prints "
+        "readable tables. Ratios are shares of distinct reviews; trends compare with the "
+        "period just before.",
+    )
+    report.add_argument(
+        "section",
+        nargs="?",
+        choices=("all", "products", "complaints", "alerts"),
+        default="all",
+        help="Which table to print [default: all].",
+    )
+    report.add_argument("--period", choices=("1h", "24h"), default="24h", help="Product window.")
+    report.add_argument("--limit", type=int, default=10, help="Rows per table.")
+    report.add_argument(
+        "--min-reviews", type=int, default=20, help="Least reviews for a product to be ranked."
+    )
+    report.add_argument("--hours", type=int, default=24, help="Complaint comparison window.")
+    report.add_argument("--json", action="store_true", help="Print JSON instead of tables.")
+    add_settings_arguments(report)
+    report.set_defaults(func=run_report)
+
+    alerts = subparsers.add_parser(
+        "alerts",
+        help="Run one alert evaluation now (the worker does this on a timer).",
+        description="Evaluates the alert rules once against ClickHouse, publishes new alerts "
+        "to the alerts topic and records them in the alerts table. Safe to run beside the "
+        "worker: deduplication state is the alerts table.",
+    )
+    add_settings_arguments(alerts)
+    alerts.set_defaults(func=run_alerts)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from stream.reputation import reports
+    from stream.sink import connect
+
+    settings = settings_from_args(args)
+    ch = connect(settings)
+    try:
+        sections: dict[str, tuple[list[dict[str, Any]], tuple[str, ...]]] = {}
+        if args.section in ("all", "products"):
+            rows = reports.top_products(
+                ch, period=args.period, limit=args.limit, min_reviews=args.min_reviews
+            )
+            sections[f"Top products by negative ratio (last {args.period})"] = (
+                rows,
+                PRODUCT_TABLE,
+            )
+        if args.section in ("all", "complaints"):
+            rows = reports.rising_complaints(ch, hours=args.hours, limit=args.limit)
+            sections[
+                f"Rising complaint keywords (last {args.hours} h vs the {args.hours} h before)"
+            ] = (
+                rows,
+                COMPLAINT_TABLE,
+            )
+        if args.section in ("all", "alerts"):
+            rows = reports.recent_alerts(ch, limit=args.limit)
+            sections["Recent alerts"] = (rows, ALERT_TABLE)
+    finally:
+        ch.close()
+    if args.json:
+        print(
+            json.dumps(
+                {title: reports.jsonable(rows) for title, (rows, _) in sections.items()},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    for title, (rows, columns) in sections.items():
+        print(f"\n{title}\n")
+        print(reports.format_table(rows, columns))
+    return 0
+
+
+def run_alerts(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from stream.reputation.engine import AlertEngine
+    from stream.reputation.publisher import KafkaAlertPublisher
+    from stream.sink import connect
+
+    settings = settings_from_args(args)
+    ch = connect(settings)
+    publisher = KafkaAlertPublisher(settings)
+    engine = AlertEngine(settings, ch, publisher)
+    try:
+        result = asyncio.run(engine.evaluate())
+    finally:
+        engine.close()
+        publisher.close()
+        ch.close()
+    print(
+        f"window {result.window.start:%Y-%m-%d %H:%M}..{result.window.end:%H:%M} UTC: "
+        f"{result.findings} finding(s), {len(result.raised)} new alert(s), "
+        f"{len(result.continued)} open incident(s) extended, "
+        f"{len(result.republished)} pending re-published ({result.seconds:.2f} s)"
+    )
+    for event in result.raised:
+        print(f"  [{event['severity']}] {event['kind']}: {event['message']}")
+    return 0

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         8, ge=1, description="Attempts for a ClickHouse insert or produce before the worker stops."
     )
     sink_retry_backoff_s: float = Field(0.5, gt=0, description="First retry delay (doubles).")
+    sink_timeout_s: float = Field(
+        60.0, gt=0, description="Longest wait for one produce, insert or model attempt."
+    )
+    predict_max_texts: int = Field(64, ge=1, description="Most texts one POST /predict takes.")
+    log_level: str = Field("info", description="Worker log level (debug, info, warning, error).")
 
     # --- Model -------------------------------------------------------------------------
     model_registry: Path = Field(

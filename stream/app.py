@@ -1,0 +1,164 @@
+"""The worker's dependencies and the ``faust.App`` built from ``Settings``.
+
+No module-level app: ``create_app(settings)`` returns a configured app, and
+``build_worker_app(context)`` adds the review agent, the web pages and extensions
+(the reputation alert engine) to it. ``WorkerContext.open(settings)`` does the slow,
+blocking start-up work once: model, jieba, ClickHouse connection and migrations.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+import faust
+
+from stream.keywords import Keywords
+from stream.metrics import WorkerMetrics
+from stream.settings import Settings
+
+if TYPE_CHECKING:
+    from stream.sink.backend import ClickHouse
+
+log = logging.getLogger(__name__)
+
+# Exit codes of a hard stop: the batch in hand is NOT acked, so its offsets never commit and
+# the next worker re-reads it (idempotent sinks absorb the repeat).
+EXIT_SINK_DOWN = 70  # ClickHouse insert, produce or model kept failing after all retries
+EXIT_DLQ_LIMIT = 71  # nearly everything was being dead-lettered: a bad deploy, not bad data
+EXIT_BATCH_ERROR = 72  # an unexpected error inside the batch body
+EXIT_INTERRUPTED = 75  # cancelled (shutdown) in the middle of a batch
+
+
+class Predictor(Protocol):
+    """What the worker needs of ``model.predictor.SentimentModel``."""
+
+    version: str
+
+    def predict_batch(self, texts: Sequence[str]) -> list[Any]: ...
+
+
+class ReviewWriter(Protocol):
+    def write_reviews(self, rows: Sequence[dict[str, Any]]) -> int: ...
+
+
+def hard_stop(code: int, message: str) -> NoReturn:
+    """Log, flush and leave the process at once: no ``finally:`` runs, so ``take()`` cannot
+    ack the batch in hand and no further offset commit happens."""
+    log.critical("%s (exit code %d)", message, code)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+@dataclass
+class WorkerContext:
+    """Everything the agent and the web pages share. Blocking objects come with the one
+    thread that may use them: ``clickhouse`` only on ``clickhouse_executor``, ``model`` and
+    ``keywords`` only on ``model_executor``."""
+
+    settings: Settings
+    model: Predictor
+    clickhouse: ClickHouse
+    store: ReviewWriter
+    keywords: Keywords
+    metrics: WorkerMetrics
+    stop: Callable[[int, str], NoReturn] = hard_stop
+    model_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="model")
+    )
+    clickhouse_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
+    )
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> WorkerContext:
+        """Load the model and jieba, connect to ClickHouse and migrate (or check) it."""
+        from model.predictor import SentimentModel
+        from model.registry import resolve_model_dir
+
+        from stream.sink import ReviewStore, connect
+        from stream.sink.migrations import migrate as run_migrations
+
+        model_dir = resolve_model_dir(
+            settings.model_registry, settings.model_name, settings.model_version
+        )
+        model = SentimentModel.load(
+            model_dir, max_length=settings.model_max_length, threads=settings.torch_threads
+        )
+        log.info("model %s loaded from %s", model.version, model_dir)
+        keywords = Keywords.load(limit=settings.keywords_limit)
+        clickhouse = connect(settings)
+        if migrate:
+            applied = run_migrations(clickhouse)
+            log.info("ClickHouse migrations applied: %s", applied or "none needed")
+        metrics = WorkerMetrics()
+        metrics.model_info.info({"name": settings.model_name, "version": model.version})
+        return cls(
+            settings=settings,
+            model=model,
+            clickhouse=clickhouse,
+            store=ReviewStore(clickhouse),
+            keywords=keywords,
+            metrics=metrics,
+        )
+
+    def close(self) -> None:
+        self.model_executor.shutdown(wait=True)
+        self.clickhouse_executor.shutdown(wait=True)
+        self.clickhouse.close()
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A ``faust.App`` configured for at-least-once processing on Kafka or Tansu."""
+    return faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server.strip()}" for server in settings.kafka_broker.split(",")],
+        processing_guarantee="at_least_once",
+        autodiscover=False,
+        store="memory://",  # no tables: ClickHouse holds all state (Tansu defect A)
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        broker_commit_interval=settings.commit_interval_s,
+        producer_acks=-1,
+        producer_request_timeout=settings.sink_timeout_s,
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+    )
+
+
+def build_worker_app(context: WorkerContext) -> faust.App:
+    """The worker: review agent + web pages + extensions, all sharing ``context``."""
+    from stream.agents import register_review_agent
+    from stream.web import register_pages
+
+    app = create_app(context.settings)
+    register_review_agent(app, context)
+    register_pages(app, context)
+    install_extensions(app, context)
+    return app
+
+
+def install_extensions(app: faust.App, context: WorkerContext) -> None:
+    """Extension point for features that ride on the worker (timers, extra pages).
+
+    The reputation alert engine registers its timer and ``/reports/*`` pages here."""
+    from stream import reputation
+
+    install = getattr(reputation, "install", None)
+    if install is not None:
+        install(app, context.settings, context)

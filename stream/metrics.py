@@ -1,0 +1,113 @@
+"""Every Prometheus metric ReviewPulse exports, in one place.
+
+``WorkerMetrics`` owns its own ``CollectorRegistry`` and is passed to whatever records
+metrics, so tests build a fresh one instead of patching module globals.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+
+PREFIX = "reviewpulse"
+_FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_END_TO_END = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
+_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class WorkerMetrics:
+    """The worker's metrics. Names are ``reviewpulse_*``; see ``--help`` of the worker."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events_consumed = Counter(
+            f"{PREFIX}_events_consumed", "Input messages taken from the review topic.", registry=r
+        )
+        self.events_processed = Counter(
+            f"{PREFIX}_events_processed",
+            "Valid reviews classified, published and stored.",
+            registry=r,
+        )
+        self.events_dead_lettered = Counter(
+            f"{PREFIX}_events_dead_lettered",
+            "Input messages sent to the dead-letter topic, by reason code.",
+            ["reason"],
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            f"{PREFIX}_batch_size", "Messages per micro-batch.", buckets=_BATCH_SIZES, registry=r
+        )
+        self.batch_latency = Histogram(
+            f"{PREFIX}_batch_latency_seconds",
+            "Time from taking a micro-batch to it being safe to ack.",
+            buckets=_FAST,
+            registry=r,
+        )
+        self.model_latency = Histogram(
+            f"{PREFIX}_model_latency_seconds",
+            "Model forward pass (plus segmentation) per micro-batch.",
+            buckets=_FAST,
+            registry=r,
+        )
+        self.clickhouse_insert_latency = Histogram(
+            f"{PREFIX}_clickhouse_insert_latency_seconds",
+            "ClickHouse insert per micro-batch, including the duplicate check.",
+            buckets=_FAST,
+            registry=r,
+        )
+        self.clickhouse_rows = Counter(
+            f"{PREFIX}_clickhouse_rows_inserted",
+            "Rows inserted into the reviews table (duplicates dropped by the store excluded).",
+            registry=r,
+        )
+        self.produce_latency = Histogram(
+            f"{PREFIX}_produce_latency_seconds",
+            "Publishing a micro-batch's sentiment events until the broker acknowledged them.",
+            buckets=_FAST,
+            registry=r,
+        )
+        self.end_to_end_latency = Histogram(
+            f"{PREFIX}_end_to_end_latency_seconds",
+            "From a review's created_at to its sentiment event being acknowledged.",
+            buckets=_END_TO_END,
+            registry=r,
+        )
+        self.sink_retries = Counter(
+            f"{PREFIX}_sink_retries",
+            "Retried attempts of a sink step, by step (clickhouse, produce, dead_letter, model).",
+            ["step"],
+            registry=r,
+        )
+        self.dead_letter_share = Gauge(
+            f"{PREFIX}_dead_letter_share",
+            "Share of the DLQ-limit window that was dead-lettered.",
+            registry=r,
+        )
+        self.model_info = Info(f"{PREFIX}_model", "The sentiment model being served.", registry=r)
+        self.predict_requests = Counter(
+            f"{PREFIX}_predict_requests",
+            "POST /predict requests, by outcome.",
+            ["outcome"],
+            registry=r,
+        )
+        self.alerts_raised = Counter(
+            f"{PREFIX}_alerts_raised", "Quality alerts raised, by kind.", ["kind"], registry=r
+        )
+        self.alert_evaluation_latency = Histogram(
+            f"{PREFIX}_alert_evaluation_latency_seconds",
+            "One evaluation of all alert rules.",
+            buckets=_FAST,
+            registry=r,
+        )
+
+    def exposition(self) -> tuple[bytes, str]:
+        """Prometheus text format and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

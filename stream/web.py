@@ -1,0 +1,116 @@
+"""HTTP pages on the Faust web server: ``/metrics``, ``/health`` and ``POST /predict``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from model.text import clean_text
+from stream.app import WorkerContext
+
+HEALTH_TIMEOUT_S = 3.0
+
+
+def broker_reachable(bootstrap: str, timeout_s: float) -> bool:
+    """Blocking metadata request to the broker (run it in an executor)."""
+    from confluent_kafka.admin import AdminClient
+
+    AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=timeout_s)
+    return True
+
+
+def prediction_json(prediction: Any) -> dict[str, Any]:
+    data = asdict(prediction) if is_dataclass(prediction) else dict(vars(prediction))
+    return {
+        "label": data["label"],
+        "confidence": round(float(data["confidence"]), 6),
+        "probabilities": {k: round(float(v), 6) for k, v in data["probabilities"].items()},
+    }
+
+
+def register_pages(app: faust.App, context: WorkerContext) -> None:
+    settings = context.settings
+
+    class MetricsPage(View):
+        """Prometheus text exposition of ``stream.metrics.WorkerMetrics``."""
+
+        async def get(self, request: Request) -> Response:
+            body, content_type = context.metrics.exposition()
+            return self.bytes(body, headers={"Content-Type": content_type})
+
+    class HealthPage(View):
+        """Broker, ClickHouse and model status; 200 when all are up, 503 otherwise."""
+
+        async def get(self, request: Request) -> Response:
+            loop = asyncio.get_running_loop()
+            checks = await asyncio.gather(
+                _check(
+                    loop.run_in_executor(
+                        None, broker_reachable, settings.kafka_broker, HEALTH_TIMEOUT_S
+                    )
+                ),
+                _check(
+                    loop.run_in_executor(
+                        context.clickhouse_executor, context.clickhouse.query, "SELECT 1"
+                    )
+                ),
+            )
+            broker, clickhouse = checks
+            body = {
+                "broker": broker,
+                "clickhouse": {**clickhouse, "backend": settings.clickhouse_backend},
+                "model": {"status": "ok", "version": context.model.version},
+            }
+            healthy = all(part["status"] == "ok" for part in body.values())
+            body["status"] = "ok" if healthy else "degraded"
+            return self.json(body, status=200 if healthy else 503)
+
+    class PredictPage(View):
+        """``{"texts": ["..."]}`` -> one prediction per text, with the model version."""
+
+        async def post(self, request: Request) -> Response:
+            try:
+                payload = json.loads(await request.read())
+                texts = payload["texts"] if isinstance(payload, dict) else None
+                if not isinstance(texts, list) or not texts:
+                    raise ValueError('send {"texts": ["review", ...]} with at least one text')
+                if len(texts) > settings.predict_max_texts:
+                    raise ValueError(f"at most {settings.predict_max_texts} texts per request")
+                if not all(isinstance(text, str) for text in texts):
+                    raise ValueError("every text must be a string")
+                cleaned = [clean_text(text)[: settings.max_text_chars] for text in texts]
+                empty = [i for i, text in enumerate(cleaned) if not text]
+                if empty:
+                    raise ValueError(f"texts at {empty} are empty after cleaning")
+            except (ValueError, KeyError, TypeError) as exc:
+                context.metrics.predict_requests.labels("bad_request").inc()
+                message = str(exc) if not isinstance(exc, KeyError) else "missing 'texts'"
+                return self.json({"error": message}, status=400)
+            loop = asyncio.get_running_loop()
+            predictions = await loop.run_in_executor(
+                context.model_executor, context.model.predict_batch, cleaned
+            )
+            context.metrics.predict_requests.labels("ok").inc()
+            return self.json(
+                {
+                    "model_version": context.model.version,
+                    "predictions": [prediction_json(p) for p in predictions],
+                }
+            )
+
+    app.page("/metrics")(MetricsPage)
+    app.page("/health")(HealthPage)
+    app.page("/predict")(PredictPage)
+
+
+async def _check(work: asyncio.Future) -> dict[str, str]:
+    try:
+        await asyncio.wait_for(work, timeout=HEALTH_TIMEOUT_S)
+    except Exception as exc:
+        return {"status": "down", "error": repr(exc)[:300]}
+    return {"status": "ok"}

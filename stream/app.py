@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 import faust
 
 from stream.keywords import Keywords
-from stream.metrics import WorkerMetrics
+from stream.metrics import Metrics
 from stream.settings import Settings
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class WorkerContext:
     clickhouse: ClickHouse
     store: ReviewWriter
     keywords: Keywords
-    metrics: WorkerMetrics
+    metrics: Metrics
     stop: Callable[[int, str], NoReturn] = hard_stop
     model_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="model")
@@ -99,7 +99,7 @@ class WorkerContext:
         if migrate:
             applied = run_migrations(clickhouse)
             log.info("ClickHouse migrations applied: %s", applied or "none needed")
-        metrics = WorkerMetrics()
+        metrics = Metrics()
         metrics.model_info.info({"name": settings.model_name, "version": model.version})
         return cls(
             settings=settings,
@@ -154,11 +154,34 @@ def build_worker_app(context: WorkerContext) -> faust.App:
 
 
 def install_extensions(app: faust.App, context: WorkerContext) -> None:
-    """Extension point for features that ride on the worker (timers, extra pages).
+    """Features that ride on the worker: the reputation alert engine (timer + /reports/*).
 
-    The reputation alert engine registers its timer and ``/reports/*`` pages here."""
-    from stream import reputation
+    With a ClickHouse server the engine opens its own connection; with embedded chdb (one
+    database per process) it shares the worker's, serialised through the ClickHouse thread."""
+    from stream.reputation.engine import install as install_reputation
 
-    install = getattr(reputation, "install", None)
-    if install is not None:
-        install(app, context.settings, context)
+    shared = None
+    if context.settings.clickhouse_backend == "embedded":
+        shared = SerialisedClickHouse(context.clickhouse, context.clickhouse_executor)
+    install_reputation(app, context.settings, clickhouse=shared, metrics=context.metrics)
+
+
+class SerialisedClickHouse:
+    """A ClickHouse handle whose calls all run on one executor thread (blocking callers)."""
+
+    def __init__(self, clickhouse: ClickHouse, executor: ThreadPoolExecutor) -> None:
+        self._clickhouse = clickhouse
+        self._executor = executor
+        self.database = clickhouse.database
+
+    def execute(self, sql: str) -> None:
+        self._executor.submit(self._clickhouse.execute, sql).result()
+
+    def query(self, sql: str) -> list[tuple]:
+        return self._executor.submit(self._clickhouse.query, sql).result()
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+        self._executor.submit(self._clickhouse.insert, table, columns, rows).result()
+
+    def close(self) -> None:
+        """The worker closes the shared connection itself."""

@@ -1,6 +1,6 @@
 """Every Prometheus metric ReviewPulse exports, in one place.
 
-``WorkerMetrics`` owns its own ``CollectorRegistry`` and is passed to whatever records
+``Metrics`` owns its own ``CollectorRegistry`` and is passed to whatever records
 metrics, so tests build a fresh one instead of patching module globals.
 """
 
@@ -22,7 +22,7 @@ _END_TO_END = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
 _BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
-class WorkerMetrics:
+class Metrics:
     """The worker's metrics. Names are ``reviewpulse_*``; see ``--help`` of the worker."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -101,7 +101,7 @@ class WorkerMetrics:
         self.alerts_raised = Counter(
             f"{PREFIX}_alerts_raised", "Quality alerts raised, by kind.", ["kind"], registry=r
         )
-        self.alert_evaluation_latency = Histogram(
+        self.alert_evaluation_seconds = Histogram(
             f"{PREFIX}_alert_evaluation_latency_seconds",
             "One evaluation of all alert rules.",
             buckets=_FAST,

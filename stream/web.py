@@ -37,7 +37,7 @@ def register_pages(app: faust.App, context: WorkerContext) -> None:
     settings = context.settings
 
     class MetricsPage(View):
-        """Prometheus text exposition of ``stream.metrics.WorkerMetrics``."""
+        """Prometheus text exposition of ``stream.metrics.Metrics``."""
 
         async def get(self, request: Request) -> Response:
             body, content_type = context.metrics.exposition()

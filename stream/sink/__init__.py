@@ -1,0 +1,1 @@
+"""ClickHouse sink: backends (native server, embedded chdb), migrations, the review store."""

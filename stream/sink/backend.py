@@ -1,0 +1,53 @@
+"""The ``ClickHouse`` protocol every backend implements, and ``connect(settings)``.
+
+Both backends make ``settings.clickhouse_database`` the connection's current database
+(creating it if needed), so SQL may name tables without a database prefix. Every call
+blocks: the worker runs them in an executor. Query results use the same Python types on
+both backends: ``DateTime`` as timezone-aware UTC ``datetime``, ``Enum8`` as ``str``,
+``Nullable`` as ``None``, ``Array`` as ``list``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from stream.settings import Settings
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ClickHouse(Protocol):
+    database: str
+
+    def execute(self, sql: str) -> None:
+        """Run one statement that returns no rows (DDL, INSERT ... SELECT, OPTIMIZE)."""
+
+    def query(self, sql: str) -> list[tuple]:
+        """Run one SELECT and return its rows."""
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+        """Insert ``rows`` (values in ``columns`` order) into ``table`` of this database."""
+
+    def close(self) -> None: ...
+
+
+def check_identifier(name: str) -> str:
+    """``name`` if it is a plain ClickHouse identifier (database, table, column names)."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return name
+
+
+def connect(settings: Settings) -> ClickHouse:
+    """A backend for ``settings.clickhouse_backend``; the database exists afterwards."""
+    check_identifier(settings.clickhouse_database)
+    if settings.clickhouse_backend == "native":
+        from stream.sink.native import NativeClickHouse
+
+        return NativeClickHouse.from_settings(settings)
+    from stream.sink.embedded import EmbeddedClickHouse
+
+    return EmbeddedClickHouse(settings.chdb_path, settings.clickhouse_database)

@@ -1,0 +1,81 @@
+"""Embedded ClickHouse (chdb) backend: a database directory inside this process.
+
+chdb runs one embedded server per process, bound to one directory: further sessions on the
+SAME directory share it (and may be opened and closed independently), but a session on a
+DIFFERENT directory fails until every session on the first is closed. Two processes must
+not open one directory at once (``reviewpulse report`` while the worker runs needs the
+native backend, or waits until the worker stops).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from stream.sink.backend import check_identifier
+from stream.sink.values import from_clickhouse, json_ready
+
+
+class EmbeddedClickHouse:
+    """A chdb session on ``path`` with ``database`` as the current database.
+
+    chdb serialises queries inside the engine too, but the lock keeps a multi-step call
+    (none today) atomic and makes the thread-safety explicit.
+    """
+
+    def __init__(self, path: Path, database: str) -> None:
+        import chdb.session
+
+        self.database = check_identifier(database)
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._session = chdb.session.Session(str(self.path))
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"cannot open chdb directory {self.path}: {exc}. One process can hold one "
+                "chdb directory at a time; close the other connection first."
+            ) from exc
+        self._lock = threading.Lock()
+        self._run(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+        self._run(f"USE {self.database}")
+
+    def _run(self, sql: str, fmt: str = "CSV"):
+        with self._lock:
+            return self._session.query(sql, fmt)
+
+    def execute(self, sql: str) -> None:
+        self._run(sql)
+
+    def query(self, sql: str) -> list[tuple]:
+        result = self._run(sql, "JSONCompact")
+        text = result.bytes()
+        if not text:
+            return []
+        payload = json.loads(text)
+        types = [column["type"] for column in payload["meta"]]
+        return [
+            tuple(from_clickhouse(t, v) for t, v in zip(types, row, strict=True))
+            for row in payload["data"]
+        ]
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+        if not rows:
+            return
+        names = [check_identifier(c) for c in columns]
+        lines = "\n".join(
+            json.dumps(
+                {n: json_ready(v) for n, v in zip(names, row, strict=True)},
+                ensure_ascii=False,
+                allow_nan=False,
+            )
+            for row in rows
+        )
+        sql = f"INSERT INTO {check_identifier(table)} ({', '.join(names)}) FORMAT JSONEachRow\n"
+        self._run(sql + lines)
+
+    def close(self) -> None:
+        with self._lock:
+            self._session.close()

@@ -1,0 +1,98 @@
+"""ClickHouse server backend over the native protocol (clickhouse-driver).
+
+18.16 gotcha: ``INSERT ... VALUES ('a', 1)`` with literal values hangs with clickhouse-driver,
+so inserts always send rows as parameters (``INSERT INTO t (cols) VALUES`` + rows).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from clickhouse_driver import Client
+
+from stream.sink.backend import check_identifier
+from stream.sink.values import as_utc, from_clickhouse
+
+if TYPE_CHECKING:
+    from stream.settings import Settings
+
+
+class NativeClickHouse:
+    """One clickhouse-driver connection. A lock serialises calls: the client is not
+    thread-safe and the worker calls it from executor threads."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        database: str,
+        user: str = "default",
+        password: str = "",
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.database = check_identifier(database)
+        options = {
+            "host": host,
+            "port": port,
+            "user": user,
+            "password": password,
+            "connect_timeout": min(timeout_s, 10.0),
+            "send_receive_timeout": timeout_s,
+            "sync_request_timeout": min(timeout_s, 5.0),
+        }
+        bootstrap = Client(**options)
+        try:
+            bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+        finally:
+            bootstrap.disconnect()
+        self._client = Client(database=self.database, **options)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NativeClickHouse:
+        return cls(
+            host=settings.clickhouse_host,
+            port=settings.clickhouse_port,
+            database=settings.clickhouse_database,
+            user=settings.clickhouse_user,
+            password=settings.clickhouse_password,
+            timeout_s=settings.clickhouse_timeout_s,
+        )
+
+    def execute(self, sql: str) -> None:
+        with self._lock:
+            self._client.execute(sql)
+
+    def query(self, sql: str) -> list[tuple]:
+        with self._lock:
+            rows, columns = self._client.execute(sql, with_column_types=True)
+        types = [type_name for _, type_name in columns]
+        return [
+            tuple(from_clickhouse(t, v) for t, v in zip(types, row, strict=True)) for row in rows
+        ]
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+        if not rows:
+            return
+        names = ", ".join(check_identifier(c) for c in columns)
+        prepared = [[_for_driver(v) for v in row] for row in rows]
+        with self._lock:
+            self._client.execute(
+                f"INSERT INTO {check_identifier(table)} ({names}) VALUES", prepared
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.disconnect()
+
+
+def _for_driver(value: object) -> object:
+    """clickhouse-driver writes naive datetimes as server-local time; send aware UTC ones."""
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        return as_utc(value)
+    return value

@@ -1,0 +1,76 @@
+"""Migrations apply in order on 18.16 and chdb, are idempotent, and guard applied files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stream.sink.backend import ClickHouse
+from stream.sink.migrations import (
+    Migration,
+    MigrationError,
+    load_migrations,
+    migrate,
+    migrations_dir,
+)
+
+
+def table_names(ch: ClickHouse) -> set[str]:
+    return {
+        row[0]
+        for row in ch.query("SELECT name FROM system.tables WHERE database = currentDatabase()")
+    }
+
+
+def test_every_migration_applies_once_then_nothing(raw_ch: ClickHouse) -> None:
+    labels = [m.label for m in load_migrations()]
+    assert migrate(raw_ch) == labels
+    assert migrate(raw_ch) == []
+    tables = table_names(raw_ch)
+    expected = {"schema_migrations", "reviews", "sentiment_minute", "sentiment_minute_mv"}
+    expected |= {"negative_keywords_hour", "negative_keywords_hour_mv"}
+    assert expected <= tables
+    ledger = raw_ch.query("SELECT version, name FROM schema_migrations ORDER BY version")
+    assert [f"{v:04d}_{n}" for v, n in ledger] == labels
+
+
+def test_only_missing_migrations_apply_and_changed_ones_are_refused(
+    raw_ch: ClickHouse, tmp_path: Path
+) -> None:
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    shutil.copy(migrations_dir() / "0001_reviews.sql", directory)
+    assert migrate(raw_ch, directory) == ["0001_reviews"]
+
+    (directory / "0002_notes.sql").write_text(
+        "-- a second file\nCREATE TABLE IF NOT EXISTS {db}.notes (id String)\n"
+        "ENGINE = MergeTree ORDER BY id;\n"
+    )
+    assert migrate(raw_ch, directory) == ["0002_notes"]
+    assert "notes" in table_names(raw_ch)
+
+    edited = directory / "0001_reviews.sql"
+    edited.write_text(edited.read_text() + "\n-- edited after it was applied\n")
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        migrate(raw_ch, directory)
+
+
+def test_statements_split_on_line_end_semicolons_and_substitute_the_database() -> None:
+    migration = Migration(
+        7,
+        "two",
+        "-- comment; not a statement\nCREATE TABLE {db}.a (s String DEFAULT 'x;y')\n"
+        "ENGINE = Memory;\n\nINSERT INTO {db}.a SELECT 'q' ;  \n",
+    )
+    assert migration.statements("db1") == [
+        "CREATE TABLE db1.a (s String DEFAULT 'x;y')\nENGINE = Memory",
+        "INSERT INTO db1.a SELECT 'q'",
+    ]
+
+
+def test_badly_named_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "1_reviews.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match=r"NNNN_name\.sql"):
+        load_migrations(tmp_path)

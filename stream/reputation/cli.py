@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     from stream.reputation import reports
-    from stream.sink import connect
+    from stream.sink.backend import connect
 
     settings = settings_from_args(args)
     ch = connect(settings)
@@ -106,7 +106,7 @@ def run_alerts(args: argparse.Namespace) -> int:
 
     from stream.reputation.engine import AlertEngine
     from stream.reputation.publisher import KafkaAlertPublisher
-    from stream.sink import connect
+    from stream.sink.backend import connect
 
     settings = settings_from_args(args)
     ch = connect(settings)

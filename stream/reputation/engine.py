@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -130,7 +130,7 @@ class AlertEngine:
         stored = await self.run_blocking(
             queries.fetch_open_alerts, ch, now - self.thresholds.cooldown
         )
-        await self._republish_pending(stored, now, result)
+        stored = await self._republish_pending(stored, result)
 
         activity = await self.run_blocking(
             queries.fetch_activity, ch, window, self.thresholds.min_volume
@@ -190,23 +190,26 @@ class AlertEngine:
         await self.run_blocking(queries.write_alert_rows, ch, published)
 
     async def _republish_pending(
-        self, stored: list[queries.StoredAlert], now: datetime, result: Evaluation
-    ) -> None:
+        self, stored: list[queries.StoredAlert], result: Evaluation
+    ) -> list[queries.StoredAlert]:
+        """Publish alerts a crash left pending (same bytes, same id); return ``stored``
+        with their status updated."""
         pending = [s for s in stored if s.status == PENDING]
         if not pending:
-            return
-        events = [json.loads(s.payload) for s in pending]
-        await self.publisher.publish(
-            [(e["subject"], s.payload.encode()) for e, s in zip(events, pending, strict=True)]
-        )
+            return stored
+        await self.publisher.publish([(s.alert.subject, s.payload.encode()) for s in pending])
         rows = [
             alert_row(
-                e, status=PUBLISHED, last_seen_at=s.alert.last_seen_at, version=self._next_version()
+                json.loads(s.payload),
+                status=PUBLISHED,
+                last_seen_at=s.alert.last_seen_at,
+                version=self._next_version(),
             )
-            for e, s in zip(events, pending, strict=True)
+            for s in pending
         ]
         await self.run_blocking(queries.write_alert_rows, self.clickhouse, rows)
         result.republished = [s.alert.alert_id for s in pending]
+        return [replace(s, status=PUBLISHED) if s.status == PENDING else s for s in stored]
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -246,7 +249,7 @@ def install(
     from stream.reputation.publisher import FaustAlertPublisher
 
     if clickhouse is None:
-        from stream.sink import connect
+        from stream.sink.backend import connect
 
         clickhouse = LazyClickHouse(lambda: connect(settings))
     engine = AlertEngine(settings, clickhouse, FaustAlertPublisher(topic), metrics=metrics)

@@ -56,6 +56,9 @@ class KafkaAlertPublisher:
             )
         remaining = self._producer.flush(self.timeout_s)
         if remaining:
+            # Not delivered: drop them here; the alerts stay pending and are sent again.
+            self._producer.purge()
+            self._producer.flush(0)
             raise PublishError(f"{remaining} alert(s) not acknowledged in {self.timeout_s}s")
         if errors:
             raise PublishError(f"alert delivery failed: {errors[0]}")

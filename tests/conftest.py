@@ -15,16 +15,27 @@ from typing import Any
 
 import pytest
 
+from stream.local.cli import OWNED_DIR_NAME, RUN_DIR
 from stream.local.clickhouse_server import ClickHouseServer
+from stream.local.processes import stop_orphans
 from stream.local.tansu import TansuBroker
 from stream.settings import Settings
+
+# Services started here record their PIDs, so a killed test run leaves nothing behind for
+# long: the next session, `reviewpulse down` or .ci/run's exit trap stops them.
+OWNED_DIR = RUN_DIR / OWNED_DIR_NAME
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_services_of_dead_test_runs() -> None:
+    stop_orphans(OWNED_DIR)
 
 
 @pytest.fixture(scope="session")
 def tansu_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
     """The running broker object (for tests that need to create topics or restart it)."""
     log = tmp_path_factory.mktemp("tansu") / "tansu.log"
-    with TansuBroker(log_path=log) as broker:
+    with TansuBroker(log_path=log, owner_dir=OWNED_DIR) as broker:
         yield broker
 
 
@@ -37,7 +48,8 @@ def tansu(tansu_broker: TansuBroker) -> str:
 @pytest.fixture(scope="session")
 def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
     """The session's clickhouse-server 18.16; has ``host``, ``port``, ``http_port``."""
-    with ClickHouseServer(tmp_path_factory.mktemp("clickhouse")) as server:
+    root = tmp_path_factory.mktemp("clickhouse")
+    with ClickHouseServer(root, owner_dir=OWNED_DIR) as server:
         yield server
 
 

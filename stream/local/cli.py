@@ -14,6 +14,8 @@ from typing import Any
 from stream.settings import PROJECT_ROOT, add_settings_arguments, settings_from_args
 
 RUN_DIR = PROJECT_ROOT / ".run"
+# Services started by test fixtures record themselves here (see processes.record_owned_pid).
+OWNED_DIR_NAME = "owned"
 
 
 def state_path(run_dir: Path) -> Path:
@@ -94,12 +96,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from stream.local.processes import stop_pid
+    from stream.local.processes import stop_orphans, stop_pid
 
     run_dir = Path(args.run_dir)
+    for line in stop_orphans(run_dir / OWNED_DIR_NAME):
+        print(f"stopped leftover {line}")
     state = read_state(run_dir)
     if not state:
-        print("nothing recorded as running")
+        print("nothing recorded by 'up' is running")
     for name, service in state.items():
         expect = "tansu" if name == "tansu" else "clickhouse"
         stopped = stop_pid(int(service["pid"]), expect=expect, grace_s=15.0)
@@ -126,6 +130,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_settings_arguments(up)
     up.set_defaults(func=cmd_up)
 
-    down = subparsers.add_parser("down", help="stop what 'reviewpulse up' started")
+    down = subparsers.add_parser(
+        "down",
+        help="stop what 'reviewpulse up' started",
+        description="Stop what 'reviewpulse up' started, and services left behind by test "
+        "runs that died (those of test runs still going are left alone).",
+    )
     down.add_argument("--run-dir", default=str(RUN_DIR), help="where PIDs and logs are kept")
     down.set_defaults(func=cmd_down)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m stream.local.cli up|down``: works even if other command modules break."""
+    parser = argparse.ArgumentParser(prog="python -m stream.local.cli")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -13,7 +13,13 @@ from pathlib import Path
 from types import TracebackType
 from xml.sax.saxutils import escape
 
-from stream.local.processes import free_port, port_open, stop_process, wait_until
+from stream.local.processes import (
+    free_port,
+    port_open,
+    record_owned_pid,
+    stop_process,
+    wait_until,
+)
 
 INSTALL_HINT = (
     "clickhouse-server not found on PATH. Install it with: "
@@ -121,6 +127,7 @@ class ClickHouseServer:
         tcp_port: int | None = None,
         http_port: int | None = None,
         detach: bool = False,
+        owner_dir: Path | None = None,
         ready_timeout_s: float = 30.0,
     ) -> None:
         self.root = Path(root).resolve()
@@ -128,6 +135,8 @@ class ClickHouseServer:
         self.port = tcp_port or free_port()
         self.http_port = http_port or free_port()
         self.detach = detach
+        self.owner_dir = owner_dir
+        self._pid_file: Path | None = None
         self.ready_timeout_s = ready_timeout_s
         self.process: subprocess.Popen | None = None
 
@@ -180,11 +189,15 @@ class ClickHouseServer:
         except BaseException:
             self.stop()
             raise
+        if self.owner_dir is not None:
+            self._pid_file = record_owned_pid(self.owner_dir, "clickhouse", self.process.pid)
         return self
 
     def stop(self) -> None:
         if self.process is not None:
             stop_process(self.process, grace_s=15.0)
+        if self._pid_file is not None:
+            self._pid_file.unlink(missing_ok=True)
 
     def __enter__(self) -> ClickHouseServer:
         return self.start()

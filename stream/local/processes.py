@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -94,3 +95,37 @@ def stop_pid(pid: int, *, expect: str = "", grace_s: float = 10.0) -> bool:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     return True
+
+
+def record_owned_pid(directory: Path, service: str, pid: int) -> Path:
+    """Write ``<service>-<owner pid>.pid`` holding ``pid``: a service this process owns.
+
+    If the owner dies without stopping it (a killed test run), ``stop_orphans`` finds it.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{service}-{os.getpid()}.pid"
+    path.write_text(f"{pid}\n")
+    return path
+
+
+def stop_orphans(directory: Path) -> list[str]:
+    """Stop services recorded by ``record_owned_pid`` whose owner process is gone.
+
+    Services of owners still running (another test session sharing the checkout) are left
+    alone. Returns a line per service stopped.
+    """
+    stopped = []
+    if not directory.is_dir():
+        return stopped
+    for path in sorted(directory.glob("*-*.pid")):
+        service, _, owner = path.stem.rpartition("-")
+        if not owner.isdigit() or int(owner) == os.getpid() or pid_alive(int(owner)):
+            continue
+        try:
+            pid = int(path.read_text().strip())
+        except (OSError, ValueError):
+            pid = 0
+        if pid and stop_pid(pid, expect=service, grace_s=10.0):
+            stopped.append(f"{service} (pid {pid}, owner {owner} gone)")
+        path.unlink(missing_ok=True)
+    return stopped

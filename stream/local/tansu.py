@@ -11,7 +11,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-from stream.local.processes import free_port, port_open, stop_process, wait_until
+from stream.local.processes import (
+    free_port,
+    port_open,
+    record_owned_pid,
+    stop_process,
+    wait_until,
+)
 
 
 def broker_binary() -> str:
@@ -60,12 +66,15 @@ class TansuBroker:
         *,
         log_path: Path | None = None,
         detach: bool = False,
+        owner_dir: Path | None = None,
         ready_timeout_s: float = 20.0,
     ) -> None:
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.log_path = log_path
         self.detach = detach
+        self.owner_dir = owner_dir
+        self._pid_file: Path | None = None
         self.ready_timeout_s = ready_timeout_s
         self.process: subprocess.Popen | None = None
 
@@ -121,6 +130,8 @@ class TansuBroker:
         except BaseException:
             self.stop()
             raise
+        if self.owner_dir is not None:
+            self._pid_file = record_owned_pid(self.owner_dir, "tansu", self.process.pid)
         return self
 
     def create_topics(self, names: Iterable[str], partitions: int = 1) -> None:
@@ -131,6 +142,8 @@ class TansuBroker:
             # Tansu waits for open client connections on SIGTERM; memory storage makes a
             # kill after a short grace harmless.
             stop_process(self.process, grace_s=2.0)
+        if self._pid_file is not None:
+            self._pid_file.unlink(missing_ok=True)
 
     def __enter__(self) -> TansuBroker:
         return self.start()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from clickhouse_driver import Client
@@ -12,7 +14,7 @@ from confluent_kafka.admin import AdminClient
 
 from stream.local import cli as local_cli
 from stream.local.clickhouse_server import ClickHouseServer
-from stream.local.processes import free_port, pid_alive
+from stream.local.processes import free_port, pid_alive, stop_orphans
 from stream.local.tansu import TansuBroker, create_topics
 
 
@@ -100,3 +102,27 @@ def test_missing_server_binary_says_how_to_install(monkeypatch, tmp_path: Path) 
         assert "apt-get install -y clickhouse-server" in str(exc)
     else:
         raise AssertionError("expected FileNotFoundError")
+
+
+def test_services_of_a_killed_owner_are_stopped_but_live_owners_are_left_alone(
+    tmp_path: Path,
+) -> None:
+    owned = tmp_path / "owned"
+    script = (
+        "import sys, time; from pathlib import Path; from stream.local.tansu import TansuBroker; "
+        f"b = TansuBroker(owner_dir=Path({str(owned)!r})).start(); "
+        "print(b.pid, flush=True); time.sleep(120)"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        broker_pid = int(owner.stdout.readline())
+        assert stop_orphans(owned) == []  # owner alive: not ours to stop
+        assert pid_alive(broker_pid)
+    finally:
+        owner.kill()
+        owner.wait()
+    assert pid_alive(broker_pid)  # the kill -9 left the broker running
+    stopped = stop_orphans(owned)
+    assert len(stopped) == 1 and str(broker_pid) in stopped[0]
+    assert not pid_alive(broker_pid)
+    assert list(owned.iterdir()) == []

@@ -83,9 +83,9 @@ class WorkerContext:
         """Load the model and jieba, connect to ClickHouse and migrate (or check) it."""
         from model.predictor import SentimentModel
         from model.registry import resolve_model_dir
-
-        from stream.sink import ReviewStore, connect
+        from stream.sink.backend import connect
         from stream.sink.migrations import migrate as run_migrations
+        from stream.sink.store import ReviewStore
 
         model_dir = resolve_model_dir(
             settings.model_registry, settings.model_name, settings.model_version
@@ -99,6 +99,11 @@ class WorkerContext:
         if migrate:
             applied = run_migrations(clickhouse)
             log.info("ClickHouse migrations applied: %s", applied or "none needed")
+        elif not clickhouse.query("EXISTS TABLE reviews")[0][0]:
+            raise SystemExit(
+                f"ClickHouse database {clickhouse.database!r} has no reviews table: "
+                "run `reviewpulse migrate` or start the worker without --no-migrate"
+            )
         metrics = Metrics()
         metrics.model_info.info({"name": settings.model_name, "version": model.version})
         return cls(

@@ -1,0 +1,152 @@
+"""End-to-end throughput of the stream worker on this machine.
+
+Starts a scratch Tansu broker and (for --backend native) a scratch clickhouse-server, puts N
+replayed reviews on the input topic up front, starts ``reviewpulse worker`` as a subprocess and
+times until every valid review is in ClickHouse. Prints the figures and where the batch time
+went (model, ClickHouse, produce), read from the worker's own /metrics.
+
+    .venv/bin/python bench/stream_bench.py --events 5000 --batch-size 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from stream.local.clickhouse_server import ClickHouseServer
+from stream.local.processes import free_port
+from stream.local.tansu import TansuBroker
+from stream.replay import EventFactory, cycle_sources, read_corpus
+from stream.settings import Settings
+from stream.sink.backend import connect
+from stream.worker_cli import DEFAULT_CORPUS
+from tests.stream.harness import WorkerProcess, produce
+
+
+def metric(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--malformed-share", type=float, default=0.05)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--max-length", type=int, default=128, help="model token limit")
+    parser.add_argument("--backend", choices=("native", "embedded"), default="native")
+    parser.add_argument("--partitions", type=int, default=4)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="rp-bench-") as scratch:
+        root = Path(scratch)
+        with TansuBroker(log_path=root / "tansu.log") as broker:
+            server = ClickHouseServer(root / "clickhouse") if args.backend == "native" else None
+            if server:
+                server.__enter__()
+            try:
+                token = uuid.uuid4().hex[:8]
+                settings = Settings(
+                    kafka_broker=broker.bootstrap,
+                    input_topic=f"bench.created.{token}",
+                    output_topic=f"bench.sentiment.{token}",
+                    dlq_topic=f"bench.dlq.{token}",
+                    alerts_topic=f"bench.alerts.{token}",
+                    app_id=f"bench-{token}",
+                    topic_partitions=args.partitions,
+                    session_timeout_s=6.0,
+                    batch_size=args.batch_size,
+                    batch_within_s=0.2,
+                    model_max_length=args.max_length,
+                    clickhouse_backend=args.backend,
+                    clickhouse_host=server.host if server else "127.0.0.1",
+                    clickhouse_port=server.port if server else 9000,
+                    clickhouse_database=f"bench_{token}",
+                    chdb_path=root / "chdb",
+                    web_port=free_port(),
+                )
+                return run(settings, args, root)
+            finally:
+                if server:
+                    server.__exit__(None, None, None)
+
+
+def run(settings: Settings, args: argparse.Namespace, root: Path) -> int:
+    factory = EventFactory(
+        seed=7,
+        id_prefix="bench",
+        malformed_share=args.malformed_share,
+        max_text_chars=settings.max_text_chars,
+        max_event_bytes=settings.max_event_bytes,
+    )
+    sources = cycle_sources(read_corpus(DEFAULT_CORPUS), 7)
+    events = [factory.make(next(sources), datetime.now(UTC)) for _ in range(args.events)]
+    valid = sum(e.expected_reason is None for e in events)
+    started = time.monotonic()
+    produce(settings, events)
+    produce_s = time.monotonic() - started
+
+    worker = WorkerProcess(settings, root / "worker.log").start()
+    launched = time.monotonic()
+    first_at = None
+    try:
+        while True:
+            if not worker.alive():
+                print(worker.log_tail(), file=sys.stderr)
+                return 1
+            try:
+                text = worker.metrics_text()
+            except OSError:
+                time.sleep(0.2)
+                continue
+            processed = metric(text, "reviewpulse_events_processed_total")
+            if first_at is None and processed > 0:
+                first_at = time.monotonic()
+            if processed >= valid:
+                done_at = time.monotonic()
+                break
+            time.sleep(0.1)
+        final = worker.metrics_text()
+        code = worker.stop()
+    finally:
+        if worker.alive():
+            worker.kill9()
+    # (embedded: the worker has exited, so this process may open its chdb directory now)
+    stored = connect(settings).query("SELECT count() FROM reviews FINAL")[0][0]
+    batches = metric(final, "reviewpulse_batch_size_count")
+    steady = done_at - first_at
+    print(
+        f"backend: {args.backend}, partitions {settings.topic_partitions}, "
+        f"batch size {args.batch_size}, model max_length {args.max_length}"
+    )
+    print(
+        f"events: {args.events} ({args.events - valid} malformed), valid: {valid}, "
+        f"in ClickHouse (FINAL): {stored}, worker exit code: {code}"
+    )
+    print(f"produce (confluent-kafka, in-process): {args.events / produce_s:,.0f} events/s")
+    print(f"worker start to first row: {first_at - launched:.1f}s")
+    print(f"first row to last row: {steady:.1f}s -> {valid / steady:,.0f} reviews/s end to end")
+    print(
+        f"start to last row (cold): {done_at - launched:.1f}s -> "
+        f"{valid / (done_at - launched):,.0f} reviews/s"
+    )
+    print(f"batches: {batches:.0f}, mean size {args.events / batches:.1f}")
+    for label, name in (
+        ("model (jieba + forward)", "reviewpulse_model_latency_seconds_sum"),
+        ("ClickHouse insert", "reviewpulse_clickhouse_insert_latency_seconds_sum"),
+        ("produce + broker ack", "reviewpulse_produce_latency_seconds_sum"),
+        ("whole batch", "reviewpulse_batch_latency_seconds_sum"),
+    ):
+        total = metric(final, name)
+        print(f"  {label:<24} {total:7.2f}s total, {1000 * total / batches:7.1f} ms/batch")
+    return 0 if stored == valid else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

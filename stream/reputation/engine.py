@@ -227,8 +227,9 @@ def install(
     Call once from the worker's app factory, before the worker starts. It registers:
 
     * the ``settings.alerts_topic`` topic (raw bytes, key = subject);
-    * a timer every ``settings.alert_interval_s`` seconds, on the leader only (one engine
-      per consumer group), that runs :meth:`AlertEngine.evaluate`; a failed evaluation is
+    * a timer every ``settings.alert_interval_s`` seconds that runs
+      :meth:`AlertEngine.evaluate` on one worker of the consumer group: the one assigned
+      partition 0 of the input topic (see :func:`owns_alerting`); a failed evaluation is
       logged and retried at the next tick;
     * ``GET /reports/products``, ``/reports/complaints``, ``/reports/alerts`` (JSON).
 
@@ -254,8 +255,10 @@ def install(
         clickhouse = LazyClickHouse(lambda: connect(settings))
     engine = AlertEngine(settings, clickhouse, FaustAlertPublisher(topic), metrics=metrics)
 
-    @app.timer(settings.alert_interval_s, on_leader=True)
+    @app.timer(settings.alert_interval_s)
     async def evaluate_alerts() -> None:
+        if not owns_alerting(app, settings):
+            return
         try:
             await engine.evaluate()
         except Exception:
@@ -263,6 +266,21 @@ def install(
 
     web.register_pages(app, engine)
     return engine
+
+
+def owns_alerting(app: faust.App, settings: Settings) -> bool:
+    """True on the one group member that holds partition 0 of the input topic.
+
+    Faust's ``on_leader`` timers need the leader topic, which the worker disables
+    (``topic_disable_leader``), so the group's partition assignment picks the evaluator
+    instead. During a rebalance two members may briefly both evaluate; the alert ids are
+    deterministic and the table is keyed by them, so that costs at most a repeated message.
+    """
+    try:
+        assigned = app.consumer.assignment()
+    except Exception:  # consumer not started yet
+        return False
+    return any(tp.topic == settings.input_topic and tp.partition == 0 for tp in assigned)
 
 
 class LazyClickHouse:

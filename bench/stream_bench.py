@@ -5,7 +5,7 @@ replayed reviews on the input topic up front, starts ``reviewpulse worker`` as a
 times until every valid review is in ClickHouse. Prints the figures and where the batch time
 went (model, ClickHouse, produce), read from the worker's own /metrics.
 
-    .venv/bin/python bench/stream_bench.py --events 5000 --batch-size 128
+    .venv/bin/python -m bench.stream_bench --events 5000 --batch-size 128
 """
 
 from __future__ import annotations

@@ -121,9 +121,11 @@ def jsonable(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """A plain-text table; ratios shown as percentages, trends signed."""
+    """A plain-text table; ratios shown as percentages, trends signed, n/a for none."""
 
     def cell(key: str, value: Any) -> str:
+        if value is None:
+            return "n/a"
         if isinstance(value, datetime):
             return as_utc(value).strftime("%Y-%m-%d %H:%M")
         if isinstance(value, float):

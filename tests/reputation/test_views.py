@@ -130,6 +130,8 @@ def test_reputation_views(any_clickhouse: ClickHouse) -> None:
     assert (b["reviews_1h"], b["negative_1h"], b["negative_ratio_1h"]) == (2, 2, 1.0)
     assert b["net_score_1h"] == pytest.approx(-1.0)
     assert b["rated_24h"] == 0 and b["agreement_24h"] == 0.0
+    assert b["negative_ratio_trend_1h"] is None  # nothing the hour before: no trend
+    assert b["net_score_trend_24h"] is None
 
     category_columns = ["category", "reviews_1h", "negative_1h", "net_score_1h", "reviews_24h"]
     categories = by_key(

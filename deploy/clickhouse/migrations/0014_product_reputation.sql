@@ -1,7 +1,7 @@
 -- Rolling reputation per product, from sentiment_minute:
 --   *_1h, *_24h: the last hour / 24 h (minute buckets up to now, the current minute
 --   included); *_prev_*: the same-length window just before; *_trend_*: current minus
---   previous. negative_ratio = negative / reviews; net_score = (positive - negative) /
+--   previous (NULL when the previous window had no reviews). negative_ratio = negative / reviews; net_score = (positive - negative) /
 --   reviews, in -1..1; both 0 without reviews.
 --   rated_24h: reviews in the last 24 h that carried the customer's rating; agreement_24h:
 --   the share whose model sentiment matches the rating (>= 4 positive, 3 neutral, <= 2
@@ -23,8 +23,8 @@ SELECT
     if(reviews_prev_1h = 0, 0., negative_prev_1h / reviews_prev_1h) AS negative_ratio_prev_1h,
     if(reviews_prev_1h = 0, 0.,
        (toInt64(positive_prev_1h) - toInt64(negative_prev_1h)) / reviews_prev_1h) AS net_score_prev_1h,
-    negative_ratio_1h - negative_ratio_prev_1h AS negative_ratio_trend_1h,
-    net_score_1h - net_score_prev_1h AS net_score_trend_1h,
+    if(reviews_prev_1h = 0, NULL, negative_ratio_1h - negative_ratio_prev_1h) AS negative_ratio_trend_1h,
+    if(reviews_prev_1h = 0, NULL, net_score_1h - net_score_prev_1h) AS net_score_trend_1h,
     sumIf(n, minute > now_minute - 86400) AS reviews_24h,
     sumIf(n, minute > now_minute - 86400 AND sentiment = 'negative') AS negative_24h,
     sumIf(n, minute > now_minute - 86400 AND sentiment = 'positive') AS positive_24h,
@@ -37,8 +37,8 @@ SELECT
     if(reviews_prev_24h = 0, 0., negative_prev_24h / reviews_prev_24h) AS negative_ratio_prev_24h,
     if(reviews_prev_24h = 0, 0.,
        (toInt64(positive_prev_24h) - toInt64(negative_prev_24h)) / reviews_prev_24h) AS net_score_prev_24h,
-    negative_ratio_24h - negative_ratio_prev_24h AS negative_ratio_trend_24h,
-    net_score_24h - net_score_prev_24h AS net_score_trend_24h,
+    if(reviews_prev_24h = 0, NULL, negative_ratio_24h - negative_ratio_prev_24h) AS negative_ratio_trend_24h,
+    if(reviews_prev_24h = 0, NULL, net_score_24h - net_score_prev_24h) AS net_score_trend_24h,
     sumIf(n, minute > now_minute - 86400 AND rating > 0) AS rated_24h,
     sumIf(n, minute > now_minute - 86400 AND rating > 0 AND model_label = rating_label) AS agreeing_24h,
     if(rated_24h = 0, 0., agreeing_24h / rated_24h) AS agreement_24h,

@@ -212,13 +212,25 @@ class StoredAlert:
 
 
 def fetch_open_alerts(ch: ClickHouse, seen_since: datetime) -> list[StoredAlert]:
-    """Alerts seen since ``seen_since`` (the cooldown horizon) and any still pending."""
+    """Alerts seen since ``seen_since`` (the cooldown horizon) and any still pending.
+
+    The newest version of each alert is picked with ``argMax(..., version)`` rather than
+    ``FINAL ... WHERE``: old servers may apply the WHERE before collapsing versions, which
+    would resurrect a superseded "pending" version of an alert published long ago."""
     rows = ch.query(
         f"""
-SELECT alert_id, kind, subject_type, subject, raised_at, last_seen_at, status, payload
-FROM {ALERTS_TABLE} FINAL
-WHERE last_seen_at >= {ts(seen_since)} OR status = {quote(PENDING)}
-ORDER BY raised_at, alert_id
+SELECT alert_id,
+       argMax(kind, version), argMax(subject_type, version), argMax(subject, version),
+       argMax(raised_at, version), argMax(last_seen_at, version) AS seen,
+       argMax(status, version) AS current_status, argMax(payload, version)
+FROM {ALERTS_TABLE}
+WHERE alert_id IN (
+    SELECT alert_id FROM {ALERTS_TABLE}
+    WHERE last_seen_at >= {ts(seen_since)} OR status = {quote(PENDING)}
+)
+GROUP BY alert_id
+HAVING seen >= {ts(seen_since)} OR current_status = {quote(PENDING)}
+ORDER BY alert_id
 """
     )
     return [

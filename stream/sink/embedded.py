@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stream.sink.backend import check_identifier
-from stream.sink.values import from_clickhouse, json_ready
+from stream.sink.values import from_clickhouse, insert_columns
+
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 
 class EmbeddedClickHouse:
@@ -64,17 +66,12 @@ class EmbeddedClickHouse:
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
         if not rows:
             return
-        names = [check_identifier(c) for c in columns]
-        lines = "\n".join(
-            json.dumps(
-                {n: json_ready(v) for n, v in zip(names, row, strict=True)},
-                ensure_ascii=False,
-                allow_nan=False,
-            )
-            for row in rows
-        )
-        sql = f"INSERT INTO {check_identifier(table)} ({', '.join(names)}) FORMAT JSONEachRow\n"
-        self._run(sql + lines)
+        names = ", ".join(check_identifier(c) for c in columns)
+        # The whole batch as one JSON array of columns (one C-speed encode); DateTime as
+        # Unix seconds. JSON escaping makes any text safe: no SQL is built from values.
+        data = _JSON.encode(insert_columns(rows, len(columns)))
+        sql = f"INSERT INTO {check_identifier(table)} ({names}) FORMAT JSONCompactColumns\n"
+        self._run(sql + data)
 
     def close(self) -> None:
         with self._lock:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from clickhouse_driver import Client
 
 from stream.sink.backend import check_identifier
-from stream.sink.values import as_utc, from_clickhouse
+from stream.sink.values import from_clickhouse, insert_columns
 
 if TYPE_CHECKING:
     from stream.settings import Settings
@@ -78,21 +78,12 @@ class NativeClickHouse:
         if not rows:
             return
         names = ", ".join(check_identifier(c) for c in columns)
-        prepared = [[_for_driver(v) for v in row] for row in rows]
+        data = insert_columns(rows, len(columns))
         with self._lock:
             self._client.execute(
-                f"INSERT INTO {check_identifier(table)} ({names}) VALUES", prepared
+                f"INSERT INTO {check_identifier(table)} ({names}) VALUES", data, columnar=True
             )
 
     def close(self) -> None:
         with self._lock:
             self._client.disconnect()
-
-
-def _for_driver(value: object) -> object:
-    """clickhouse-driver writes naive datetimes as server-local time; send aware UTC ones."""
-    from datetime import datetime
-
-    if isinstance(value, datetime):
-        return as_utc(value)
-    return value

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from stream.sink.backend import ClickHouse
-from stream.sink.values import quote
+from stream.sink.values import as_utc, quote
 
 REVIEW_COLUMNS: tuple[str, ...] = (
     "review_id",
@@ -49,18 +49,40 @@ class MinuteCounts:
     rating_sum: int
 
 
+def month_scope(created: Sequence[datetime]) -> str:
+    """``AND created_at`` bounds covering the whole UTC months of ``created``."""
+    first = min(as_utc(moment) for moment in created)
+    last = max(as_utc(moment) for moment in created)
+    start = first.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = last.replace(day=1, hour=0, minute=0, second=0, microsecond=0) + timedelta(days=32)
+    end = end.replace(day=1)
+    return (
+        f" AND created_at >= toDateTime('{start:%Y-%m-%d %H:%M:%S}', 'UTC')"
+        f" AND created_at < toDateTime('{end:%Y-%m-%d %H:%M:%S}', 'UTC')"
+    )
+
+
 class ReviewStore:
     """The ``reviews`` table and its aggregates on one ClickHouse backend. Blocking."""
 
     def __init__(self, ch: ClickHouse) -> None:
         self.ch = ch
 
-    def existing_ids(self, review_ids: Sequence[str]) -> set[str]:
+    def existing_ids(
+        self, review_ids: Sequence[str], created: Sequence[datetime] | None = None
+    ) -> set[str]:
+        """The review_ids already stored. With ``created`` (the rows' created_at), only the
+        months those fall in are searched: exactly the partitions the rows would land in,
+        the same scope ReplacingMergeTree deduplicates in, so nothing is lost, and the
+        check reads one month of ids instead of the whole table."""
+        scope = month_scope(created) if created else ""
         found: set[str] = set()
         for start in range(0, len(review_ids), ID_CHUNK):
             chunk = review_ids[start : start + ID_CHUNK]
             in_list = ", ".join(quote(review_id) for review_id in chunk)
-            rows = self.ch.query(f"SELECT review_id FROM reviews WHERE review_id IN ({in_list})")
+            rows = self.ch.query(
+                f"SELECT review_id FROM reviews WHERE review_id IN ({in_list}){scope}"
+            )
             found.update(row[0] for row in rows)
         return found
 
@@ -76,7 +98,7 @@ class ReviewStore:
             batch.setdefault(row["review_id"], row)
         if not batch:
             return 0
-        existing = self.existing_ids(list(batch))
+        existing = self.existing_ids(list(batch), [row["created_at"] for row in batch.values()])
         fresh = [row for review_id, row in batch.items() if review_id not in existing]
         if fresh:
             self.ch.insert(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -17,20 +18,35 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def datetime_text(moment: datetime) -> str:
-    """``YYYY-MM-DD hh:mm:ss`` in UTC, what ``DateTime('UTC')`` parses (whole seconds)."""
-    return as_utc(moment).strftime("%Y-%m-%d %H:%M:%S")
+def epoch_seconds(moment: datetime) -> int:
+    """Unix seconds; naive datetimes are taken to be UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
 
 
-def json_ready(value: Any) -> Any:
-    """A value ``json.dumps`` can write and ClickHouse's JSONEachRow parses into the column."""
-    if isinstance(value, datetime):
-        return datetime_text(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, tuple | list):
-        return [json_ready(item) for item in value]
-    return value
+def insert_columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows transposed to ``width`` columns, ``datetime`` values as Unix seconds.
+
+    Both backends insert column-wise: clickhouse-driver takes raw epoch ints without its
+    per-value timezone conversion, and ClickHouse parses them into ``DateTime`` columns
+    from JSON as well. Timestamps are memoised (a batch repeats many of them).
+    """
+    if any(len(row) != width for row in rows):
+        raise ValueError(f"every row must have {width} values")
+    columns = [list(column) for column in zip(*rows, strict=True)] if rows else []
+    cache: dict[datetime, int] = {}
+    for values in columns:
+        first = next((v for v in values if v is not None), None)
+        if not isinstance(first, datetime):
+            continue
+        for i, value in enumerate(values):
+            if value is not None:
+                seconds = cache.get(value)
+                if seconds is None:
+                    seconds = cache[value] = epoch_seconds(value)
+                values[i] = seconds
+    return columns
 
 
 def _strip(type_name: str, wrapper: str) -> str | None:

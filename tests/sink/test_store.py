@@ -14,7 +14,7 @@ import pytest
 
 from stream.sink.backend import ClickHouse
 from stream.sink.embedded import EmbeddedClickHouse
-from stream.sink.store import REVIEW_COLUMNS, MinuteCounts, ReviewStore
+from stream.sink.store import REVIEW_COLUMNS, MinuteCounts, ReviewStore, month_scope
 
 SENTIMENTS = ("negative", "neutral", "positive")
 START = datetime(2026, 3, 31, 23, 58, 0, tzinfo=UTC)  # spans a month boundary (partitions)
@@ -192,3 +192,22 @@ def test_embedded_refuses_a_second_directory_with_a_clear_error(tmp_path: Path) 
         first.close()
     second = EmbeddedClickHouse(tmp_path / "b", "db1")  # free again once closed
     second.close()
+
+
+def test_month_scope_covers_whole_months_across_a_year_end() -> None:
+    created = [datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)]
+    assert month_scope(created) == (
+        " AND created_at >= toDateTime('2025-12-01 00:00:00', 'UTC')"
+        " AND created_at < toDateTime('2026-02-01 00:00:00', 'UTC')"
+    )
+
+
+def test_redelivery_is_found_in_every_month_of_the_batch(ch: ClickHouse) -> None:
+    rows = make_rows(60)
+    for i, row in enumerate(rows):  # three months: Feb, Mar (START), Apr
+        row["created_at"] = START + timedelta(days=31 * ((i % 3) - 1))
+    store = ReviewStore(ch)
+    assert store.write_reviews(rows[:30]) == 30
+    assert store.write_reviews(rows) == 30
+    assert store.count_final() == 60
+    assert ch.query("SELECT count() FROM reviews") == [(60,)]

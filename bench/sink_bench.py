@@ -3,7 +3,8 @@
 Starts a scratch clickhouse-server 18.16 and a scratch chdb directory, applies every
 migration (so all materialized views are attached, as in production), then writes
 ``--batches`` batches of ``--batch-size`` fresh reviews, and the same batches again
-(redelivery: the existence check finds them all, nothing is inserted).
+(redelivery: the existence check finds them all, nothing is inserted). It repeats this
+with the materialized views dropped, to show what they cost.
 
     .venv/bin/python bench/sink_bench.py --batches 5 --batch-size 10000
 """
@@ -56,10 +57,18 @@ def make_rows(count: int, offset: int, rng: random.Random) -> list[dict[str, Any
     return rows
 
 
-def run(settings: Settings, batches: list[list[dict[str, Any]]]) -> tuple[float, float]:
+def run(
+    settings: Settings, batches: list[list[dict[str, Any]]], views: bool
+) -> tuple[float, float]:
     ch = connect(settings)
     try:
         migrate(ch)
+        if not views:  # what the materialized views cost, measured in the same run
+            for (name,) in ch.query(
+                "SELECT name FROM system.tables WHERE database = currentDatabase() "
+                "AND engine = 'MaterializedView'"
+            ):
+                ch.execute(f"DROP TABLE {name}")
         store = ReviewStore(ch)
         total = sum(len(b) for b in batches)
         began = time.perf_counter()
@@ -82,26 +91,30 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(1)
     batches = [make_rows(args.batch_size, i * args.batch_size, rng) for i in range(args.batches)]
+    results = {}
     with tempfile.TemporaryDirectory() as scratch, ClickHouseServer(Path(scratch, "ch")) as server:
-        results = {
-            "native (clickhouse-server 18.16)": run(
+        for views in (True, False):
+            suffix = "" if views else ", no views"
+            database = "bench" if views else "bench_no_views"
+            results[f"native (server 18.16){suffix}"] = run(
                 Settings(
                     clickhouse_backend="native",
                     clickhouse_port=server.port,
-                    clickhouse_database="bench",
+                    clickhouse_database=database,
                 ),
                 batches,
-            ),
-            "embedded (chdb)": run(
+                views,
+            )
+            results[f"embedded (chdb){suffix}"] = run(
                 Settings(
                     clickhouse_backend="embedded",
                     chdb_path=Path(scratch, "chdb"),
-                    clickhouse_database="bench",
+                    clickhouse_database=database,
                 ),
                 batches,
-            ),
-        }
-    print(f"write_reviews, {args.batches} batches x {args.batch_size} rows, all views attached")
+                views,
+            )
+    print(f"ReviewStore.write_reviews, {args.batches} batches x {args.batch_size:,} rows")
     print(f"{'backend':34} {'new rows/s':>12} {'redelivered rows/s':>20}")
     for name, (fresh, again) in results.items():
         print(f"{name:34} {fresh:12,.0f} {again:20,.0f}")

@@ -26,7 +26,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     print(f"database {settings.clickhouse_database} on {settings.clickhouse_backend} ({where})")
     for label in applied:
         print(f"  applied {label}")
-    print(f"{len(applied)} applied now, {total - len(applied)} already up to date")
+    print(f"{len(applied)} applied now; {total - len(applied)} of {total} were applied before")
     return 0
 
 

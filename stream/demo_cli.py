@@ -18,8 +18,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 from stream.settings import PROJECT_ROOT, Settings, add_settings_arguments, settings_from_args
 
@@ -68,9 +69,11 @@ def local_broker(settings: Settings) -> Iterator[str]:
     """Yield the bootstrap of a running broker: the configured one if it answers, else a
     Tansu broker started here and stopped on exit."""
     from stream.local.cli import broker_port
+    from stream.local.processes import port_open
     from stream.local.tansu import TansuBroker, broker_ready
 
-    if broker_ready(settings.kafka_broker):
+    host, port = settings.kafka_broker.split(",")[0].rsplit(":", 1)
+    if port_open(int(port), host) and broker_ready(settings.kafka_broker):
         print(f"using the broker already running at {settings.kafka_broker}")
         yield settings.kafka_broker
         return
@@ -82,7 +85,7 @@ def local_broker(settings: Settings) -> Iterator[str]:
 
 
 @contextmanager
-def worker_process(env: dict[str, str], log_path) -> Iterator[subprocess.Popen]:
+def worker_process(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
     """Run ``reviewpulse worker`` as a child; SIGTERM (then SIGKILL) it on exit."""
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
@@ -100,11 +103,24 @@ def worker_process(env: dict[str, str], log_path) -> Iterator[subprocess.Popen]:
                     child.wait()
 
 
-def wait_for(condition, timeout_s: float, what: str, child: subprocess.Popen) -> None:
+def log_tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_for(
+    condition: Callable[[], bool],
+    timeout_s: float,
+    what: str,
+    child: subprocess.Popen,
+    log_path: Path,
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if child.poll() is not None:
-            raise SystemExit(f"the worker exited with code {child.returncode} while {what}")
+            raise SystemExit(
+                f"{log_tail(log_path)}\n\nthe worker exited with code {child.returncode} "
+                f"while {what}; its log: {log_path}"
+            )
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out after {timeout_s:.0f}s {what}")
         time.sleep(0.5)
@@ -145,7 +161,11 @@ def run_demo(args: argparse.Namespace) -> int:
         worker_log = run_dir / "demo-worker.log"
         print(f"starting the worker (log {worker_log}) ...")
         worker = stack.enter_context(worker_process(env, worker_log))
-        wait_for(lambda: http_get(f"{base_url}/health") is not None, 180, "starting", worker)
+
+        def healthy() -> bool:
+            return http_get(f"{base_url}/health") is not None
+
+        wait_for(healthy, 180, "starting", worker, worker_log)
 
         print(f"replaying {args.count} reviews ({args.malformed_share:.0%} malformed) ...")
         produce = [sys.executable, "-m", "stream.cli", "produce", "--count", str(args.count)]
@@ -156,9 +176,10 @@ def run_demo(args: argparse.Namespace) -> int:
 
         def accounted() -> bool:
             text = (http_get(f"{base_url}/metrics") or b"").decode()
-            return metric_total(text, "reviewpulse_events_consumed") >= args.count
+            done = metric_total(text, "reviewpulse_events_processed")
+            return done + sum(dead_letters_by_reason(text).values()) >= args.count
 
-        wait_for(accounted, 600, "processing the replay", worker)
+        wait_for(accounted, 600, "processing the replay", worker, worker_log)
         metrics_text = (http_get(f"{base_url}/metrics") or b"").decode()
         processed = metric_total(metrics_text, "reviewpulse_events_processed")
         print(
@@ -166,9 +187,13 @@ def run_demo(args: argparse.Namespace) -> int:
             f"{json.dumps(dead_letters_by_reason(metrics_text), ensure_ascii=False)} "
             f"(drained {time.monotonic() - started:.1f}s after the replay finished)"
         )
-        worst = http_get(f"{base_url}/reports/products")
+        worst = http_get(f"{base_url}/reports/products?limit=5&min_reviews=5")
         if worst:
-            print("worst products so far:", worst.decode()[:800])
+            from stream.reputation.cli import PRODUCT_TABLE
+            from stream.reputation.reports import format_table
+
+            print("\nworst products so far (GET /reports/products):")
+            print(format_table(json.loads(worst)["rows"], PRODUCT_TABLE))
         print_where_to_look(settings, base_url)
         if args.exit_after_replay:
             return 0

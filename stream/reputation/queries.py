@@ -32,6 +32,7 @@ COMPLAINT_TABLE = "complaint_minute"
 REVIEWS_TABLE = "reviews"
 ALERTS_TABLE = "alerts"
 TOP_COMPLAINTS = 5
+ID_CHUNK = 2000  # ids per IN (...) list: 18.16 caps a query at 256 KiB
 
 
 def quote(value: str) -> str:
@@ -54,50 +55,32 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _split_counts(w: str, b: str) -> str:
-    """Select list: window and baseline counts per sentiment from ``n`` by ``minute``."""
-    parts = []
-    for label, when in (("w", w), ("b", b)):
-        for sentiment in ("negative", "neutral", "positive"):
-            parts.append(f"sumIf(n, sentiment = '{sentiment}' AND {when}) AS {label}_{sentiment}")
-    return ",\n  ".join(parts)
+def sentiment_sql(window: Window) -> str:
+    """Distinct reviews per product and sentiment, in the window and in the baseline.
 
-
-def sentiment_sql(window: Window, group: str, having: str = "") -> str:
-    """Window and baseline sentiment counts per ``group`` column (product_id or category)."""
-    w = f"minute >= {ts(window.start)}"
-    b = f"minute < {ts(window.start)}"
-    extra = ", any(category) AS cat" if group == "product_id" else ""
+    The states of all minutes on each side are merged into one set per side, so a review
+    is counted once however often it was delivered (it lives in exactly one minute)."""
     return f"""
-SELECT {group}{extra},
-  {_split_counts(w, b)}
-FROM (
-  SELECT product_id, category, minute, sentiment, uniqExactMerge(reviews) AS n
-  FROM {SENTIMENT_TABLE}
-  WHERE minute >= {ts(window.baseline_start)} AND minute < {ts(window.end)}
-  GROUP BY product_id, category, minute, sentiment
-)
-GROUP BY {group}
-{having}
+SELECT product_id, any(category), sentiment,
+       uniqExactMergeIf(reviews, minute >= {ts(window.start)}) AS in_window,
+       uniqExactMergeIf(reviews, minute < {ts(window.start)}) AS in_baseline
+FROM {SENTIMENT_TABLE}
+WHERE minute >= {ts(window.baseline_start)} AND minute < {ts(window.end)}
+GROUP BY product_id, sentiment
 """
 
 
-def complaint_count_sql(window: Window, products: Sequence[str] | None) -> str:
-    """Distinct negative reviews with complaint keywords, window and baseline, per product.
+def complaint_count_sql(window: Window) -> str:
+    """Distinct negative reviews with complaint keywords per product, window and baseline.
 
-    Merging the per-keyword states of one minute counts each review once however many
-    complaint keywords it has (a review lives in exactly one minute)."""
-    where = f"AND product_id IN {in_list(products)}" if products is not None else ""
+    Merging the per-keyword states counts a review once however many complaint keywords
+    it has."""
     return f"""
 SELECT product_id,
-  sumIf(n, minute >= {ts(window.start)}) AS w_reviews,
-  sumIf(n, minute < {ts(window.start)}) AS b_reviews
-FROM (
-  SELECT product_id, minute, uniqExactMerge(reviews) AS n
-  FROM {COMPLAINT_TABLE}
-  WHERE minute >= {ts(window.baseline_start)} AND minute < {ts(window.end)} {where}
-  GROUP BY product_id, minute
-)
+       uniqExactMergeIf(reviews, minute >= {ts(window.start)}) AS in_window,
+       uniqExactMergeIf(reviews, minute < {ts(window.start)}) AS in_baseline
+FROM {COMPLAINT_TABLE}
+WHERE minute >= {ts(window.baseline_start)} AND minute < {ts(window.end)}
 GROUP BY product_id
 """
 
@@ -113,12 +96,6 @@ LIMIT {TOP_COMPLAINTS} BY product_id
 """
 
 
-def _counts(row: Sequence, offset: int) -> SentimentCounts:
-    return SentimentCounts(
-        negative=int(row[offset]), neutral=int(row[offset + 1]), positive=int(row[offset + 2])
-    )
-
-
 @dataclass(frozen=True)
 class Activity:
     """Everything the rules need for one evaluation."""
@@ -129,49 +106,68 @@ class Activity:
     prior_complaint_share: float
 
 
+def _counts(by_sentiment: dict[str, int]) -> SentimentCounts:
+    return SentimentCounts(
+        negative=by_sentiment.get("negative", 0),
+        neutral=by_sentiment.get("neutral", 0),
+        positive=by_sentiment.get("positive", 0),
+    )
+
+
 def fetch_activity(ch: ClickHouse, window: Window, min_volume: int) -> Activity:
     """Figures for products with at least ``min_volume`` reviews in the window (the only
-    ones that can alert), every category, and shop-wide baseline priors."""
-    product_rows = ch.query(
-        sentiment_sql(
-            window,
-            "product_id",
-            f"HAVING w_negative + w_neutral + w_positive >= {int(min_volume)}",
-        )
-    )
-    category_rows = ch.query(sentiment_sql(window, "category"))
+    ones that can alert), every category, and shop-wide baseline priors.
+
+    One pass over the sentiment aggregate per evaluation: categories are the sums of their
+    products (a product belongs to one category), and the priors the sums of everything."""
+    window_counts: dict[str, dict[str, int]] = {}
+    baseline_counts: dict[str, dict[str, int]] = {}
+    category_of: dict[str, str] = {}
+    for product_id, category, sentiment, in_window, in_baseline in ch.query(sentiment_sql(window)):
+        category_of[product_id] = category
+        window_counts.setdefault(product_id, {})[sentiment] = int(in_window)
+        baseline_counts.setdefault(product_id, {})[sentiment] = int(in_baseline)
+
+    cat_window: dict[str, dict[str, int]] = {}
+    cat_baseline: dict[str, dict[str, int]] = {}
+    for product_id, category in category_of.items():
+        for source, target in ((window_counts, cat_window), (baseline_counts, cat_baseline)):
+            sums = target.setdefault(category, {})
+            for sentiment, n in source[product_id].items():
+                sums[sentiment] = sums.get(sentiment, 0) + n
     categories = [
-        CategoryActivity(category=row[0], window=_counts(row, 1), baseline=_counts(row, 4))
-        for row in category_rows
+        CategoryActivity(c, _counts(cat_window[c]), _counts(cat_baseline[c]))
+        for c in sorted(cat_window)
     ]
+
+    complaints = {
+        product_id: (int(w), int(b)) for product_id, w, b in ch.query(complaint_count_sql(window))
+    }
     baseline_total = sum(c.baseline.total for c in categories)
     baseline_negative = sum(c.baseline.negative for c in categories)
-    all_complaints = ch.query(
-        f"""
-SELECT uniqExactMerge(reviews) FROM {COMPLAINT_TABLE}
-WHERE minute >= {ts(window.baseline_start)} AND minute < {ts(window.start)}
-"""
-    )
-    baseline_complaints = int(all_complaints[0][0]) if all_complaints else 0
-    ids = [row[0] for row in product_rows]
-    complaints: dict[str, tuple[int, int]] = {}
+    baseline_complaints = sum(b for _, b in complaints.values())
+
+    eligible = [
+        product_id
+        for product_id, counts in window_counts.items()
+        if sum(counts.values()) >= min_volume
+    ]
     tops: dict[str, list[tuple[str, int]]] = {}
-    if ids:
-        for product_id, w_reviews, b_reviews in ch.query(complaint_count_sql(window, ids)):
-            complaints[product_id] = (int(w_reviews), int(b_reviews))
-        for product_id, keyword, n in ch.query(top_complaints_sql(window.start, window.end, ids)):
+    for start in range(0, len(eligible), ID_CHUNK):
+        chunk = eligible[start : start + ID_CHUNK]
+        for product_id, keyword, n in ch.query(top_complaints_sql(window.start, window.end, chunk)):
             tops.setdefault(product_id, []).append((keyword, int(n)))
     products = [
         ProductActivity(
-            product_id=row[0],
-            category=row[1],
-            window=_counts(row, 2),
-            baseline=_counts(row, 5),
-            window_complaint_reviews=complaints.get(row[0], (0, 0))[0],
-            baseline_complaint_reviews=complaints.get(row[0], (0, 0))[1],
-            top_complaints=tuple(tops.get(row[0], ())),
+            product_id=product_id,
+            category=category_of[product_id],
+            window=_counts(window_counts[product_id]),
+            baseline=_counts(baseline_counts[product_id]),
+            window_complaint_reviews=complaints.get(product_id, (0, 0))[0],
+            baseline_complaint_reviews=complaints.get(product_id, (0, 0))[1],
+            top_complaints=tuple(tops.get(product_id, ())),
         )
-        for row in product_rows
+        for product_id in sorted(eligible)
     ]
     return Activity(
         products=products,

@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from stream.reputation import reports
+from stream.reputation.alerts import Window
+from stream.reputation.queries import fetch_activity
+from stream.reputation.rules import SentimentCounts
 from stream.rows import REVIEW_COLUMNS
 from stream.sink.backend import ClickHouse
 from stream.sink.store import ReviewStore
@@ -173,3 +176,24 @@ def test_reports_read_the_views(any_clickhouse: ClickHouse) -> None:
     assert rising[0]["change"] == 1
     text = reports.format_table(rising, ("product_id", "keyword", "current", "previous", "change"))
     assert "漏水" in text and "+1" in text
+
+
+def test_alert_engine_figures(any_clickhouse: ClickHouse) -> None:
+    """What the rules get from ClickHouse for the same hand-built data."""
+    ch = any_clickhouse
+    now = datetime.now(UTC)
+    load(ch, hand_built(now))
+    window = Window.ending_at(now, timedelta(minutes=60), timedelta(hours=24))
+
+    activity = fetch_activity(ch, window, min_volume=5)
+    [a] = activity.products  # B has 2 reviews in the window: below the volume
+    assert (a.product_id, a.category) == ("A", "手机")
+    assert a.window == SentimentCounts(negative=4, neutral=2, positive=4)
+    assert a.baseline == SentimentCounts(negative=1, neutral=0, positive=9)  # 30 h ago: out
+    assert (a.window_complaint_reviews, a.baseline_complaint_reviews) == (3, 0)
+    assert sorted(a.top_complaints) == [("漏水", 3), ("质量差", 3), ("退货", 3)]
+    [phones] = activity.categories
+    assert phones.window == SentimentCounts(negative=6, neutral=2, positive=4)
+    assert phones.baseline == SentimentCounts(negative=1, neutral=0, positive=9)
+    assert activity.prior_negative_ratio == pytest.approx(0.1)
+    assert activity.prior_complaint_share == 0.0

@@ -1,0 +1,156 @@
+"""The served sentiment model: a Hugging Face sequence-classification directory.
+
+The directory holds what ``save_pretrained`` writes (weights, config with ``id2label``,
+tokenizer) plus ``reviewpulse.json``, the model card: version, temperature and the neutral
+band (see :mod:`model.neutral`). ``predict_batch`` is blocking; callers on an event loop run it
+in an executor.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.neutral import SERVED_LABELS, NeutralBand, served_probabilities
+from model.text import clean_text
+
+CARD_FILE = "reviewpulse.json"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str  # "negative" | "neutral" | "positive"
+    confidence: float  # probability of `label`
+    probabilities: dict[str, float]  # all three labels, sums to 1
+
+
+def token_budget_batches(
+    lengths: Sequence[int], max_batch: int, token_budget: int
+) -> list[list[int]]:
+    """Indices grouped by length so that each padded batch holds at most ``token_budget``
+    tokens (and ``max_batch`` texts): long reviews don't make short ones pay for padding."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        if current and (
+            len(current) >= max_batch or (len(current) + 1) * lengths[index] > token_budget
+        ):
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def read_card(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / CARD_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: not a ReviewPulse model directory")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class SentimentModel:
+    """Tokenizer + classifier + calibration, loaded from one directory."""
+
+    labels: tuple[str, ...] = SERVED_LABELS
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        card: dict[str, Any],
+        *,
+        max_length: int,
+        threads: int,
+        batch_size: int = 64,
+        token_budget: int = 4096,
+    ) -> None:
+        self._model = model
+        self._tokenizer = tokenizer
+        self.card = card
+        self.version: str = str(card["version"])
+        self.model_labels: tuple[str, ...] = tuple(
+            model.config.id2label[i] for i in range(model.config.num_labels)
+        )
+        self.temperature = float(card.get("temperature", 1.0))
+        self.band = NeutralBand.from_card(card.get("neutral_band"))
+        self.max_length = min(max_length, int(card.get("max_length", max_length)))
+        self.text_prefix = str(card.get("text_prefix", ""))
+        self.threads = threads
+        self.batch_size = batch_size
+        self.token_budget = token_budget
+        # Fail at load time, not on the first batch, if the labels cannot be served.
+        served_probabilities(
+            np.zeros((1, len(self.model_labels))), self.model_labels, 1.0, self.band
+        )
+
+    @classmethod
+    def load(cls, directory: Path, *, max_length: int = 128, threads: int = 2) -> SentimentModel:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        directory = Path(directory)
+        card = read_card(directory)
+        torch.set_num_threads(threads)
+        tokenizer = AutoTokenizer.from_pretrained(str(directory))
+        model = AutoModelForSequenceClassification.from_pretrained(str(directory))
+        model.eval()
+        return cls(model, tokenizer, card, max_length=max_length, threads=threads)
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw model logits (model label order) for already-cleaned texts, in input order."""
+        import torch
+
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+        encoded = self._tokenizer(
+            list(texts), truncation=True, max_length=self.max_length, add_special_tokens=True
+        )["input_ids"]
+        pad_id = self._tokenizer.pad_token_id
+        out = np.zeros((len(encoded), len(self.model_labels)), dtype=np.float32)
+        with torch.inference_mode():
+            for batch in token_budget_batches(
+                [len(x) for x in encoded], self.batch_size, self.token_budget
+            ):
+                width = len(encoded[batch[-1]])
+                ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, index in enumerate(batch):
+                    seq = encoded[index]
+                    ids[row, : len(seq)] = torch.tensor(seq)
+                    mask[row, : len(seq)] = 1
+                out[batch] = self._model(input_ids=ids, attention_mask=mask).logits.numpy()
+        return out
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """(negative, neutral, positive) probabilities for raw texts."""
+        if not texts:
+            return np.zeros((0, len(SERVED_LABELS)))
+        cleaned = [self.text_prefix + clean_text(text) for text in texts]
+        logits = self.logits(cleaned)
+        return served_probabilities(logits, self.model_labels, self.temperature, self.band)
+
+    def predict_batch(self, texts: Sequence[str]) -> list[Prediction]:
+        """One prediction per input text, in order. Empty texts are classified as given
+        (the stream rejects them before they get here)."""
+        probs = self.probabilities(texts)
+        predictions = []
+        for row in probs:
+            best = int(row.argmax())
+            predictions.append(
+                Prediction(
+                    label=SERVED_LABELS[best],
+                    confidence=float(row[best]),
+                    probabilities={
+                        name: float(p) for name, p in zip(SERVED_LABELS, row, strict=True)
+                    },
+                )
+            )
+        return predictions

@@ -1,0 +1,288 @@
+"""``reviewpulse train``: data -> BERT -> calibration -> model directory -> registry."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.neutral import NeutralBand, served_probabilities, softmax
+from model.registry import publish
+from training.artifact import make_version, save_model_dir
+from training.bert import (
+    BertSpec,
+    History,
+    TrainOptions,
+    checkpoint_model,
+    mlm_pretrain,
+    predict_logits,
+    scratch_model,
+    seed_everything,
+    train_classifier,
+)
+from training.calibrate import choose_neutral_band, fit_temperature
+from training.evaluate import classification_figures
+from training.pipeline import PreparedData, encode, label_ids
+from training.vocab import SPECIAL_TOKENS, build_char_vocab, build_tokenizer, save_hf_tokenizer
+
+
+@dataclass
+class TrainRequest:
+    spec: BertSpec = field(default_factory=BertSpec)
+    options: TrainOptions = field(default_factory=TrainOptions)
+    init_checkpoint: Path | None = None  # fine-tune this local HF dir instead of scratch
+    mlm_epochs: float = 0.0
+    min_char_count: int = 2
+    # Distillation: teacher logits for the training split followed by ``extra_texts``
+    # (unlabelled text such as augmented reviews, hard-labelled by ``extra_labels``).
+    teacher_logits: np.ndarray | None = None
+    extra_texts: list[str] = field(default_factory=list)
+    extra_labels: np.ndarray | None = None
+    band_max_accuracy: float = 0.75
+    band_max_share: float = 0.1
+    tag: str = ""
+
+
+@dataclass
+class TrainResult:
+    directory: Path
+    card: dict[str, Any]
+    history: History
+    val_logits: np.ndarray
+    test_logits: np.ndarray
+
+
+def _tokenizer_for(request: TrainRequest, data: PreparedData, workdir: Path) -> tuple[Any, Path]:
+    """``(tokenizers.Tokenizer, directory with the HF tokenizer files)``."""
+    from tokenizers import Tokenizer
+
+    if request.init_checkpoint is not None:
+        path = Path(request.init_checkpoint)
+        return Tokenizer.from_file(str(path / "tokenizer.json")), path
+    vocab = build_char_vocab((r.text for r in data.split.train), min_count=request.min_char_count)
+    tokenizer = build_tokenizer(vocab)
+    tok_dir = workdir / "tokenizer"
+    save_hf_tokenizer(tokenizer, tok_dir, max_length=request.options.max_length)
+    # Re-read what was saved, so training sees exactly what serving will load.
+    return Tokenizer.from_file(str(tok_dir / "tokenizer.json")), tok_dir
+
+
+def _copy_tokenizer_files(source: Path, workdir: Path) -> Path:
+    import shutil
+
+    names = (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+        "sentencepiece.bpe.model",
+    )
+    target = workdir / "tokenizer"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)
+    return target
+
+
+@dataclass
+class Fitted:
+    """A trained classifier and what packaging needs to know about it."""
+
+    model: Any
+    tokenizer_dir: Path
+    history: History
+    start: dict[str, Any]
+    mlm_losses: list[float] = field(default_factory=list)
+
+
+def fit(
+    data: PreparedData, request: TrainRequest, workdir: Path, *, progress: bool = True
+) -> Fitted:
+    """Train a classifier on the training split (validation only for the learning curves)."""
+    seed_everything(request.options.seed)
+    options = request.options
+    labels = data.labels
+    split = data.split
+    tokenizer, tok_dir = _tokenizer_for(request, data, workdir)
+    if request.init_checkpoint is not None:
+        tok_dir = _copy_tokenizer_files(tok_dir, workdir)
+    pad_id = _pad_id(tokenizer)
+    prefix = options.text_prefix
+    train_ids = encode(tokenizer, [prefix + r.text for r in split.train], options.max_length)
+    val_ids = encode(tokenizer, [prefix + r.text for r in split.validation], options.max_length)
+    y_train = label_ids(split.train, labels)
+    if request.extra_texts:
+        if request.extra_labels is None or len(request.extra_labels) != len(request.extra_texts):
+            raise ValueError("extra_texts need one extra_label each")
+        extra_ids = encode(tokenizer, [prefix + t for t in request.extra_texts], options.max_length)
+        train_ids = train_ids + extra_ids
+        y_train = np.concatenate([y_train, np.asarray(request.extra_labels, dtype=np.int64)])
+    if request.teacher_logits is not None and len(request.teacher_logits) != len(train_ids):
+        raise ValueError("teacher_logits must have one row per training (and extra) text")
+    if request.init_checkpoint is not None:
+        model = checkpoint_model(request.init_checkpoint, labels=labels)
+        start: dict[str, Any] = {"kind": "checkpoint", "path": str(request.init_checkpoint)}
+    else:
+        model = scratch_model(
+            request.spec, vocab_size=tokenizer.get_vocab_size(), labels=labels, pad_token_id=pad_id
+        )
+        start = {"kind": "scratch", "spec": asdict(request.spec)}
+    mlm_losses: list[float] = []
+    if request.mlm_epochs > 0:
+        mlm_losses = mlm_pretrain(
+            model,
+            train_ids[: len(split.train)] + val_ids,  # text only: labels are never seen
+            pad_id=pad_id,
+            mask_id=tokenizer.token_to_id("[MASK]"),
+            vocab_size=tokenizer.get_vocab_size(),
+            special_ids=[tokenizer.token_to_id(t) for t in SPECIAL_TOKENS],
+            options=replace(options, epochs=request.mlm_epochs),
+            progress=progress,
+        )
+    history = train_classifier(
+        model,
+        train_ids,
+        y_train,
+        pad_id=pad_id,
+        options=options,
+        val_ids=val_ids,
+        val_labels=label_ids(split.validation, labels),
+        soft_logits=request.teacher_logits,
+        progress=progress,
+    )
+    return Fitted(model, tok_dir, history, start, mlm_losses)
+
+
+def _pad_id(tokenizer: Any) -> int:
+    for token in ("[PAD]", "<pad>"):
+        if (pad := tokenizer.token_to_id(token)) is not None:
+            return pad
+    return 0
+
+
+def package(
+    data: PreparedData,
+    fitted: Fitted,
+    out_dir: Path,
+    *,
+    options: TrainOptions,
+    tag: str = "",
+    band_max_accuracy: float = 0.75,
+    band_max_share: float = 0.1,
+    extra_card: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Calibrate on validation, evaluate on test once, and write the model directory."""
+    from tokenizers import Tokenizer
+
+    labels = data.labels
+    split = data.split
+    model = fitted.model
+    tokenizer = Tokenizer.from_file(str(fitted.tokenizer_dir / "tokenizer.json"))
+    pad_id = _pad_id(tokenizer)
+    y_val = label_ids(split.validation, labels)
+    y_test = label_ids(split.test, labels)
+    prefix = options.text_prefix
+    val_ids = encode(tokenizer, [prefix + r.text for r in split.validation], options.max_length)
+    test_ids = encode(tokenizer, [prefix + r.text for r in split.test], options.max_length)
+    val_logits = predict_logits(model, val_ids, pad_id=pad_id, progress=progress, desc="validation")
+    test_logits = predict_logits(model, test_ids, pad_id=pad_id, progress=progress, desc="test")
+    temperature = fit_temperature(val_logits, y_val)
+    band_card = None
+    band = NeutralBand()
+    if labels == ("negative", "positive"):
+        choice = choose_neutral_band(
+            (val_logits[:, 1] - val_logits[:, 0]) / temperature,
+            y_val == 1,
+            max_accuracy=band_max_accuracy,
+            max_share=band_max_share,
+        )
+        band, band_card = choice.band, choice.to_card()
+    figures = {
+        name: classification_figures(
+            softmax(logits, temperature), y, [r.category for r in part], labels
+        )
+        for name, logits, y, part in (
+            ("validation", val_logits, y_val, split.validation),
+            ("test", test_logits, y_test, split.test),
+        )
+    }
+    figures["test"]["ece_uncalibrated"] = classification_figures(
+        softmax(test_logits), y_test, [r.category for r in split.test], labels
+    )["ece"]
+    served = served_probabilities(test_logits, labels, temperature, band)
+    figures["test"]["served_label_share"] = {
+        name: float((served.argmax(1) == i).mean())
+        for i, name in enumerate(("negative", "neutral", "positive"))
+    }
+    version = make_version(tag)
+    history = fitted.history
+    card = {
+        "name": "sentiment",
+        "version": version,
+        "model_labels": list(labels),
+        "served_labels": ["negative", "neutral", "positive"],
+        "temperature": temperature,
+        "neutral_band": band_card,
+        "max_length": options.max_length,
+        "text_prefix": options.text_prefix,
+        "start": fitted.start,
+        "training": {
+            **asdict(options),
+            "seconds": history.seconds,
+            "steps": history.steps,
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+            "mlm_loss_last": float(np.mean(fitted.mlm_losses[-50:])) if fitted.mlm_losses else None,
+        },
+        "data": data.describe(),
+        "metrics": figures,
+        "learning_curves": history.to_dict(),
+        **(extra_card or {}),
+    }
+    save_model_dir(out_dir, model, fitted.tokenizer_dir, card)
+    return TrainResult(Path(out_dir), card, history, val_logits, test_logits)
+
+
+def train_and_package(
+    data: PreparedData, request: TrainRequest, out_dir: Path, *, progress: bool = True
+) -> TrainResult:
+    """Train, calibrate on validation, evaluate on test once, write ``out_dir``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fitted = fit(data, request, Path(tmp), progress=progress)
+        return package(
+            data,
+            fitted,
+            out_dir,
+            options=request.options,
+            tag=request.tag,
+            band_max_accuracy=request.band_max_accuracy,
+            band_max_share=request.band_max_share,
+            extra_card={"distilled": request.teacher_logits is not None},
+            progress=progress,
+        )
+
+
+def publish_result(result: TrainResult, registry: Path, name: str, *, make_current: bool) -> Path:
+    return publish(
+        registry, name, result.card["version"], result.directory, make_current=make_current
+    )
+
+
+def summary_line(result: TrainResult) -> str:
+    test = result.card["metrics"]["test"]
+    val = result.card["metrics"]["validation"]
+    return json.dumps(
+        {
+            "version": result.card["version"],
+            "validation_accuracy": round(val["accuracy"], 4),
+            "test_accuracy": round(test["accuracy"], 4),
+            "test_macro_f1": round(test["macro_f1"], 4),
+            "test_ece": round(test["ece"], 4),
+            "train_seconds": round(result.history.seconds, 1),
+        }
+    )

@@ -178,3 +178,34 @@ def test_pending_alerts_are_published_after_a_failed_publish(
     assert drop["figures"]["baseline_net_score"] == 0.4
     assert drop["figures"]["window_net_score"] == -0.1
     assert {(r[0], r[3]) for r in alerts_in_table(ch)} == {(i, PUBLISHED) for i in ids}
+
+
+def test_complaint_surge_without_a_negative_spike(
+    make_settings: Callable[..., Settings], open_clickhouse: Callable[[Settings], ClickHouse]
+) -> None:
+    """40% negative (under the spike threshold), but every negative review is a complaint:
+    the complaint share is 8x the product's baseline."""
+    settings = make_settings()
+    create_topics(settings.kafka_broker, [settings.alerts_topic], partitions=1)
+    ch = open_clickhouse(settings)
+    store = ReviewStore(ch)
+    scenario = Scenario(now=datetime.now(UTC), products=20)
+    store.write_reviews(scenario.steady_history())
+    store.write_reviews(scenario.steady_window(skip={5}))
+    store.write_reviews(scenario.turned_negative(5, n=30, negative_share=0.4))
+    engine = new_engine(settings, ch)
+    result = evaluate(engine)
+    engine.close()
+    [alert] = result.raised
+    assert (alert["kind"], alert["subject"], alert["severity"]) == (
+        "complaint_surge",
+        "P005",
+        "critical",
+    )
+    assert alert["figures"]["complaint_reviews"] == 12
+    assert alert["figures"]["complaint_share"] == 0.4
+    assert alert["figures"]["baseline_share"] == 0.05  # (2 + 0.05 * 20) / (40 + 20)
+    assert alert["figures"]["lift"] == 8.0
+    assert "漏水" in alert["message"]
+    [(key, on_topic)] = alerts_on_topic(settings)
+    assert key == "P005" and on_topic == alert

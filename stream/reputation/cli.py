@@ -104,11 +104,13 @@ def run_report(args: argparse.Namespace) -> int:
 def run_alerts(args: argparse.Namespace) -> int:
     import asyncio
 
+    from stream.local.tansu import create_topics
     from stream.reputation.engine import AlertEngine
     from stream.reputation.publisher import KafkaAlertPublisher
     from stream.sink.backend import connect
 
     settings = settings_from_args(args)
+    create_topics(settings.kafka_broker, [settings.alerts_topic], settings.topic_partitions)
     ch = connect(settings)
     publisher = KafkaAlertPublisher(settings)
     engine = AlertEngine(settings, ch, publisher)

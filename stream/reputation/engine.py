@@ -209,6 +209,10 @@ class AlertEngine:
         ]
         await self.run_blocking(queries.write_alert_rows, self.clickhouse, rows)
         result.republished = [s.alert.alert_id for s in pending]
+        for s in pending:
+            log.warning("alert published after a failed attempt: %s", s.alert.alert_id)
+            if self.metrics is not None:
+                self.metrics.alerts_raised.labels(kind=s.alert.kind.value).inc()
         return [replace(s, status=PUBLISHED) if s.status == PENDING else s for s in stored]
 
     def close(self) -> None:

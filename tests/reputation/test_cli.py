@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import pytest
 
 from stream.cli import main
-from stream.local.tansu import create_topics
 from stream.settings import Settings
 from stream.sink.backend import ClickHouse
 from stream.sink.store import ReviewStore
@@ -43,7 +42,6 @@ def test_alerts_then_report(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     settings = make_settings(clickhouse_backend=backend)
-    create_topics(settings.kafka_broker, [settings.alerts_topic], partitions=1)
     ch = open_clickhouse(settings)
     scenario = Scenario(now=datetime.now(UTC), products=20)
     store = ReviewStore(ch)

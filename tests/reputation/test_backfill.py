@@ -1,0 +1,59 @@
+"""Reviews stored before the reputation migrations existed are backfilled into
+``complaint_minute`` exactly once, on both backends."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from stream.settings import Settings
+from stream.sink.backend import connect
+from stream.sink.migrations import migrate, migrations_dir
+from stream.sink.store import ReviewStore
+from tests.reputation.scenario import COMPLAINT_TEXT, review_row
+
+pytestmark = pytest.mark.clickhouse
+
+
+@pytest.mark.parametrize("backend", ["native", "embedded"])
+def test_backfill_of_existing_reviews(
+    backend: str, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    sink_only = tmp_path / "sink-migrations"
+    sink_only.mkdir()
+    for path in migrations_dir().glob("000*.sql"):  # 0001-0009: the sink's own
+        shutil.copy(path, sink_only / path.name)
+    now = datetime.now(UTC)
+    before = [
+        review_row(
+            f"old{i}", "P1", "手机", "negative", now - timedelta(minutes=i), text=COMPLAINT_TEXT
+        )
+        for i in range(3)
+    ]
+    after = [review_row("new0", "P1", "手机", "negative", now, text=COMPLAINT_TEXT)]
+
+    ch = connect(make_settings(clickhouse_backend=backend))
+    try:
+        migrate(ch, sink_only)
+        ReviewStore(ch).write_reviews(before)
+        applied = migrate(ch)  # the reputation migrations, backfill included
+        assert "0013_complaint_minute_backfill" in applied
+        ReviewStore(ch).write_reviews(after)  # through the new materialized view
+        rows = ch.query(
+            "SELECT keyword, uniqExactMerge(reviews) FROM complaint_minute "
+            "WHERE product_id = 'P1' GROUP BY keyword ORDER BY keyword"
+        )
+        assert sorted(rows) == sorted([("漏水", 4), ("质量差", 4), ("退货", 4)])
+        # Running the backfill statement again changes nothing (uniqExact states).
+        backfill = (migrations_dir() / "0013_complaint_minute_backfill.sql").read_text()
+        ch.execute("\n".join(line for line in backfill.splitlines() if not line.startswith("--")))
+        again = ch.query(
+            "SELECT uniqExactMerge(reviews) FROM complaint_minute WHERE product_id = 'P1'"
+        )
+        assert again == [(4,)]
+    finally:
+        ch.close()

@@ -2,8 +2,8 @@
 
 The SQL runs unchanged on ClickHouse 18.16 and 26.x: no CTEs, no window functions,
 timestamps as ``toDateTime('...', 'UTC')`` literals. Counts are exact after duplicate
-delivery: the aggregates hold ``uniqExact`` states of review_id, merged here, and the
-``reviews`` and ``alerts`` tables are read with ``FINAL``.
+delivery: the aggregates hold ``uniqExact`` states of review_id, merged here; ``reviews``
+is read with ``FINAL`` and ``alerts`` by ``argMax(..., version)``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from stream.reputation.rules import (
     SentimentCounts,
     SubjectType,
 )
+from stream.sink.values import as_utc, quote
 
 if TYPE_CHECKING:
     from stream.sink.backend import ClickHouse
@@ -35,12 +36,6 @@ TOP_COMPLAINTS = 5
 ID_CHUNK = 2000  # ids per IN (...) list: 18.16 caps a query at 256 KiB
 
 
-def quote(value: str) -> str:
-    """A ClickHouse string literal."""
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
-
-
 def ts(moment: datetime) -> str:
     """A ClickHouse ``DateTime('UTC')`` literal (whole seconds)."""
     text = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -49,10 +44,6 @@ def ts(moment: datetime) -> str:
 
 def in_list(values: Iterable[str]) -> str:
     return "(" + ", ".join(quote(v) for v in values) + ")"
-
-
-def as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def sentiment_sql(window: Window) -> str:

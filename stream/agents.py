@@ -3,10 +3,11 @@
 Per batch, in this order (ARCHITECTURE.md, "Rules"):
   1. validate every message; invalid ones become dead-letter records (raw bytes kept);
   2. check the DLQ limit (hard stop, no ack, when nearly everything is bad);
-  3. publish the dead letters and wait for the broker's acks;
-  4. segment + classify the valid reviews in ONE model call, off the event loop;
-  5. publish the sentiment events and insert the rows (concurrently), waiting for both;
-  6. return, and only then does ``take_events`` ack the batch.
+  3. publish the dead letters and wait for the broker's acks, while (concurrently)
+  4. the valid reviews are segmented and classified in ONE model call, off the event loop,
+  5. and their sentiment events are published and rows inserted (concurrently);
+  6. once every one of those has been acknowledged, return: only then does ``take_events``
+     ack the batch.
 ``take_events`` acks in a ``finally:``, so ``BatchProcessor.process`` never raises: a step that
 keeps failing, a cancellation mid-batch, or a bug ends the process via ``context.stop``
 (``os._exit``), which skips that ``finally:`` and leaves the batch's offsets uncommitted.
@@ -138,17 +139,21 @@ class BatchProcessor:
                 f"were invalid (limit {self.settings.dlq_limit_ratio:.0%}); stopping without ack",
             )
 
+        steps = []
         if dead:
-            letters: list[Outgoing] = [
-                (key, to_json_bytes(record), dead_letter_headers(record)) for record, key in dead
-            ]
-            await self._retry("dead_letter", lambda: self._publish(self.dlq_topic, letters))
-            for record, _ in dead:
-                m.events_dead_lettered.labels(record.reason).inc()
-
+            steps.append(self._dead_letter(dead))
         if valid:
-            await self._classify_publish_store(valid)
+            steps.append(self._classify_publish_store(valid))
+        await asyncio.gather(*steps)
         m.batch_latency.observe(time.perf_counter() - started)
+
+    async def _dead_letter(self, dead: list[tuple[DeadLetter, bytes | None]]) -> None:
+        letters: list[Outgoing] = [
+            (key, to_json_bytes(record), dead_letter_headers(record)) for record, key in dead
+        ]
+        await self._retry("dead_letter", lambda: self._publish(self.dlq_topic, letters))
+        for record, _ in dead:
+            self.metrics.events_dead_lettered.labels(record.reason).inc()
 
     async def _classify_publish_store(self, valid: list[ValidReview]) -> None:
         m = self.metrics

@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     commit_interval_s: float = Field(1.0, gt=0, description="How often acked offsets commit.")
 
     # --- Micro-batching and validation ------------------------------------------------
-    batch_size: int = Field(64, ge=1, description="Largest micro-batch the agent takes.")
+    batch_size: int = Field(
+        256, ge=1, description="Largest micro-batch the agent takes (one model call each)."
+    )
     batch_within_s: float = Field(0.5, gt=0, description="Longest wait to fill a micro-batch.")
     max_text_chars: int = Field(
         5000, ge=1, description="Reviews longer than this (after cleaning) are dead-lettered."

@@ -1,4 +1,4 @@
-"""The batch body's ordering and failure rules, with fakes below the boundary it owns
+"""The batch body's rules, with fakes below the boundary it owns
 (topics, store, model); the real-broker versions of these rules are in test_pipeline.py."""
 
 from __future__ import annotations
@@ -136,13 +136,14 @@ def run(processor, batch) -> None:
     asyncio.run(processor.process(batch))
 
 
-def test_batch_dead_letters_first_then_one_model_call_then_outputs(keywords) -> None:
+def test_batch_dead_letters_and_one_model_call_for_the_valid_reviews(keywords) -> None:
     processor, journal, stops, context = make(keywords)
     run(processor, events([review(1), b"{broken", review(2), review(3)]))
     assert stops == []
     assert context.model.calls == [3]  # one call for the whole batch
-    assert journal[0][0] == "dlq"
-    assert json.loads(journal[0][2])["reason"] == "malformed_json"
+    letters = [entry for entry in journal if entry[0] == "dlq"]
+    assert [json.loads(v)["reason"] for _, _, v in letters] == ["malformed_json"]
+    assert json.loads(letters[0][2])["offset"] == 1
     published = [entry for entry in journal if entry[0] == "out"]
     assert [json.loads(v)["review_id"] for _, _, v in published] == ["r-1", "r-2", "r-3"]
     assert [k for _, k, _ in published] == [b"p-1", b"p-2", b"p-0"]

@@ -30,6 +30,23 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    from stream.reputation.reports import format_table
+    from stream.sink.backend import connect
+
+    settings = settings_from_args(args)
+    ch = connect(settings)
+    try:
+        rows = ch.query(args.query)
+    finally:
+        ch.close()
+    width = len(rows[0]) if rows else 0
+    columns = [f"c{i + 1}" for i in range(width)]
+    print(format_table([dict(zip(columns, row, strict=True)) for row in rows], columns))
+    print(f"({len(rows)} rows)")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "migrate",
@@ -39,3 +56,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_settings_arguments(parser)
     parser.set_defaults(func=cmd_migrate)
+
+    sql = subparsers.add_parser(
+        "sql",
+        help="run one read-only SQL query on the configured ClickHouse and print the rows",
+        description="Run a SELECT against the configured backend (for the embedded chdb "
+        "directory, while no worker holds it). Tables live in --clickhouse-database.",
+    )
+    sql.add_argument("query", help='the SQL to run, e.g. "SELECT count() FROM reviews FINAL"')
+    add_settings_arguments(sql)
+    sql.set_defaults(func=cmd_sql)

@@ -17,6 +17,8 @@ from stream.events import SCHEMA_VERSION, DeadLetter, DeadLetterHeader, format_t
 from stream.validation import InvalidEvent
 
 HEADER_PREFIX = "reviewpulse-dlq-"
+MAX_KEPT_VALUE_BYTES = 512 * 1024
+"""Raw bytes kept per record: base64 of this plus the rest stays under Kafka's 1 MB default."""
 
 
 def _b64(data: bytes | None) -> str | None:
@@ -33,16 +35,24 @@ def build_dead_letter(
     value: bytes | None,
     headers: Sequence[tuple[str, bytes | None]],
     failed_at: datetime,
+    max_value_bytes: int = MAX_KEPT_VALUE_BYTES,
 ) -> DeadLetter:
+    value = value or b""
+    truncated = len(value) > max_value_bytes
+    detail = invalid.detail
+    if truncated:
+        detail += f" (only the first {max_value_bytes} of {len(value)} bytes are kept)"
+        value = value[:max_value_bytes]
     return DeadLetter(
         schema_version=SCHEMA_VERSION,
         reason=invalid.reason_code,
-        detail=invalid.detail,
+        detail=detail,
         topic=topic,
         partition=partition,
         offset=offset,
         key_b64=_b64(key),
-        value_b64=_b64(value or b"") or "",
+        value_b64=_b64(value) or "",
+        value_truncated=truncated,
         headers=[DeadLetterHeader(key=k, value_b64=_b64(v)) for k, v in headers],
         review_id=invalid.review_id,
         failed_at=format_timestamp(failed_at),

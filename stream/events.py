@@ -92,6 +92,7 @@ class DeadLetter:
     offset: int
     key_b64: str | None
     value_b64: str
+    value_truncated: bool
     headers: list[DeadLetterHeader]
     review_id: str | None
     failed_at: str

@@ -89,3 +89,21 @@ def test_limit_threshold_is_exact_for_float_ratios() -> None:
 def test_limit_rejects_bad_configuration(ratio: float, window: int) -> None:
     with pytest.raises(ValueError):
         DlqLimit(ratio=ratio, window=window)
+
+
+def test_huge_values_are_truncated_so_the_record_fits_a_kafka_message() -> None:
+    raw = b"x" * 2_000_000
+    record = build_dead_letter(
+        InvalidEvent("event_too_large", "message is 2000000 bytes"),
+        topic="t",
+        partition=0,
+        offset=5,
+        key=None,
+        value=raw,
+        headers=[],
+        failed_at=datetime.now(UTC),
+    )
+    assert record.value_truncated
+    assert original_value(record) == raw[: 512 * 1024]
+    assert "only the first 524288 of 2000000 bytes" in record.detail
+    assert len(to_json_bytes(record)) < 1_000_000

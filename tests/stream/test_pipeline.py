@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import schemas
+from model.text import clean_text
 from stream.app import EXIT_DLQ_LIMIT, EXIT_SINK_DOWN
 from stream.local.processes import free_port
 from stream.replay import MALFORMED_KINDS, EventFactory, ReplayEvent, cycle_sources, read_corpus
@@ -127,6 +128,26 @@ def check_outcome(settings: Settings, replay: Replay, rows: Callable[[str], list
     assert len(stored_ids) == len(set(stored_ids)) == len(valid_ids)
     assert set(stored_ids) == valid_ids
     assert rows("SELECT count() FROM reviews")[0][0] >= len(valid_ids)
+
+    with_keywords, with_complaints = rows(
+        "SELECT countIf(length(keywords) > 0), countIf(length(complaint_keywords) > 0) "
+        "FROM reviews FINAL"
+    )[0]
+    assert with_keywords > 0.9 * len(valid_ids) and with_complaints > 0
+    sample = replay.valid[:: max(1, len(replay.valid) // 20)]
+    quoted = ", ".join(f"'{e.review_id}'" for e in sample)
+    stored_rows = {
+        row[0]: row[1:]
+        for row in rows(
+            "SELECT review_id, product_id, category, user_id, rating, text, "
+            f"toString(created_at) FROM reviews FINAL WHERE review_id IN ({quoted})"
+        )
+    }
+    for event in sample:  # the row carries the input's fields, text cleaned
+        sent = json.loads(event.value)
+        when = datetime.fromisoformat(sent["created_at"]).strftime("%Y-%m-%d %H:%M:%S")
+        expect = (sent["product_id"], sent["category"], sent["user_id"], sent.get("rating"))
+        assert stored_rows[event.review_id] == (*expect, clean_text(sent["text"]), when)
 
     published = sentiment_events(settings)
     assert len(published) >= len(valid_ids)

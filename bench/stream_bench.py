@@ -5,7 +5,7 @@ replayed reviews on the input topic up front, starts ``reviewpulse worker`` as a
 times until every valid review is in ClickHouse. Prints the figures and where the batch time
 went (model, ClickHouse, produce), read from the worker's own /metrics.
 
-    .venv/bin/python -m bench.stream_bench --events 5000 --batch-size 128
+    .venv/bin/python -m bench.stream_bench --events 5000 --batch-sizes 128,256
 """
 
 from __future__ import annotations
@@ -38,7 +38,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--malformed-share", type=float, default=0.05)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--batch-sizes",
+        default="256",
+        help="comma-separated; each size gets its own run (fresh topics, database and chdb "
+        "directory) on the same broker and server, one after another, for side-by-side figures",
+    )
     parser.add_argument("--max-length", type=int, default=128, help="model token limit")
     parser.add_argument("--backend", choices=("native", "embedded"), default="native")
     parser.add_argument("--partitions", type=int, default=4)
@@ -51,27 +56,31 @@ def main() -> int:
             if server:
                 server.__enter__()
             try:
-                token = uuid.uuid4().hex[:8]
-                settings = Settings(
-                    kafka_broker=broker.bootstrap,
-                    input_topic=f"bench.created.{token}",
-                    output_topic=f"bench.sentiment.{token}",
-                    dlq_topic=f"bench.dlq.{token}",
-                    alerts_topic=f"bench.alerts.{token}",
-                    app_id=f"bench-{token}",
-                    topic_partitions=args.partitions,
-                    session_timeout_s=6.0,
-                    batch_size=args.batch_size,
-                    batch_within_s=0.2,
-                    model_max_length=args.max_length,
-                    clickhouse_backend=args.backend,
-                    clickhouse_host=server.host if server else "127.0.0.1",
-                    clickhouse_port=server.port if server else 9000,
-                    clickhouse_database=f"bench_{token}",
-                    chdb_path=root / "chdb",
-                    web_port=free_port(),
-                )
-                return run(settings, args, root)
+                codes = []
+                for size in [int(part) for part in args.batch_sizes.split(",")]:
+                    token = uuid.uuid4().hex[:8]
+                    settings = Settings(
+                        kafka_broker=broker.bootstrap,
+                        input_topic=f"bench.created.{token}",
+                        output_topic=f"bench.sentiment.{token}",
+                        dlq_topic=f"bench.dlq.{token}",
+                        alerts_topic=f"bench.alerts.{token}",
+                        app_id=f"bench-{token}",
+                        topic_partitions=args.partitions,
+                        session_timeout_s=6.0,
+                        batch_size=size,
+                        batch_within_s=0.2,
+                        model_max_length=args.max_length,
+                        clickhouse_backend=args.backend,
+                        clickhouse_host=server.host if server else "127.0.0.1",
+                        clickhouse_port=server.port if server else 9000,
+                        clickhouse_database=f"bench_{token}",
+                        chdb_path=root / f"chdb-{token}",
+                        web_port=free_port(),
+                    )
+                    codes.append(run(settings, args, root))
+                    print()
+                return max(codes)
             finally:
                 if server:
                     server.__exit__(None, None, None)
@@ -118,12 +127,16 @@ def run(settings: Settings, args: argparse.Namespace, root: Path) -> int:
         if worker.alive():
             worker.kill9()
     # (embedded: the worker has exited, so this process may open its chdb directory now)
-    stored = connect(settings).query("SELECT count() FROM reviews FINAL")[0][0]
+    ch = connect(settings)
+    try:
+        stored = ch.query("SELECT count() FROM reviews FINAL")[0][0]
+    finally:
+        ch.close()
     batches = metric(final, "reviewpulse_batch_size_count")
     steady = done_at - first_at
     print(
         f"backend: {args.backend}, partitions {settings.topic_partitions}, "
-        f"batch size {args.batch_size}, model max_length {args.max_length}"
+        f"batch size {settings.batch_size}, model max_length {args.max_length}"
     )
     print(
         f"events: {args.events} ({args.events - valid} malformed), valid: {valid}, "

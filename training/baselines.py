@@ -21,6 +21,7 @@ def jieba_words(text: str) -> list[str]:
 
 
 def make_vectorizer(features: Features, *, max_features: int = 200_000) -> Any:
+    """TF-IDF over character 1-3-grams or jieba word 1-2-grams (sublinear tf)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if features == "chars":
@@ -49,7 +50,7 @@ def make_classifier(kind: Classifier, *, seed: int = 13, c: float = 4.0) -> Any:
     if kind == "lr":
         return LogisticRegression(C=c, max_iter=2000, solver="liblinear")
     return RandomForestClassifier(
-        n_estimators=200, min_samples_leaf=1, max_features="sqrt", n_jobs=-1, random_state=seed
+        n_estimators=150, min_samples_leaf=2, max_features="sqrt", n_jobs=-1, random_state=seed
     )
 
 

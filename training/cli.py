@@ -222,6 +222,11 @@ def _register_reports(subparsers: argparse._SubParsersAction) -> None:
         help="comma list of {chars,words}-{lr,rf}",
     )
     evaluate.add_argument("--distil-report", type=Path, help="distil.json of the teacher run")
+    evaluate.add_argument(
+        "--reuse-baselines",
+        type=Path,
+        help="figures.json of an earlier report on the same split: skip refitting baselines",
+    )
     evaluate.add_argument("--out", type=Path, default=DEFAULT_REPORTS / "evaluation")
     add_settings_arguments(evaluate)
     evaluate.set_defaults(func=run_evaluate)
@@ -260,12 +265,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     distil = (
         json.loads(args.distil_report.read_text(encoding="utf-8")) if args.distil_report else None
     )
+    reused = None
+    if args.reuse_baselines:
+        earlier = json.loads(args.reuse_baselines.read_text(encoding="utf-8"))
+        if earlier["data"]["split"]["sha256"] != data.split.sha256:
+            raise SystemExit("--reuse-baselines: that report used a different split")
+        reused = earlier["baselines"]
     figures = write_report(
         data,
         _model_dir(settings, args.model),
         args.out,
         baselines=[b for b in args.baselines.split(",") if b],
         distil_report=distil,
+        baseline_figures=reused,
         threads=settings.torch_threads,
     )
     for name, scores in figures["comparison"].items():

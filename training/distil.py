@@ -73,6 +73,7 @@ class DistilConfig:
     augment_copies: int = 4
     students: list[BertSpec] = field(default_factory=lambda: [BertSpec()])
     student_tokenizers: list[str] = field(default_factory=lambda: ["char"])  # "char"/"wp20000"
+    student_init: Path | None = None  # continue from this packaged student (HF directory)
     student_epochs: float = 8.0
     student_learning_rate: float = 1e-3
     student_batch_size: int = 128
@@ -216,6 +217,7 @@ def train_students(
             extra_labels=logits["augmented"].argmax(1),
             tokenizer="wordpiece" if kind.startswith("wp") else "char",
             vocab_size=int(kind[2:]) if kind.startswith("wp") else 20000,
+            init_checkpoint=config.student_init,
         )
         _log(f"student {index}: {asdict(spec)}")
         fitted = fit(data, request, workdir / f"student{index}", progress=config.progress)
@@ -281,7 +283,7 @@ def run(
 def _write_report(out: Path, report: dict, started: float) -> None:
     """Written after every stage, so a run cut short still leaves what it finished."""
     report["seconds"] = time.perf_counter() - started
-    (out / "distil.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (out / "distil.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
 
 
 def _spec(text: str) -> tuple[str, BertSpec]:
@@ -314,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         help="comma list of [char:|wpN:]HIDDENxLAYERSxHEADSxFFN (wpN: learned N-piece vocab)",
     )
     parser.add_argument("--student-batch-size", type=int, default=128)
+    parser.add_argument(
+        "--student-init", type=Path, help="continue training this packaged student directory"
+    )
     parser.add_argument("--student-learning-rate", type=float, default=1e-3)
     parser.add_argument("--teacher-epochs", type=float, default=3.0)
     parser.add_argument("--teacher-budget-s", type=float)
@@ -339,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         students=[_spec(s)[1] for s in args.students.split(",")],
         student_tokenizers=[_spec(s)[0] for s in args.students.split(",")],
         student_batch_size=args.student_batch_size,
+        student_init=args.student_init,
         student_learning_rate=args.student_learning_rate,
         ensemble_weights=(0.0,) if args.no_ensemble else DistilConfig.ensemble_weights,
         device=args.device,

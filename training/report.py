@@ -82,6 +82,7 @@ def write_report(
     *,
     baselines: Sequence[str] = DEFAULT_BASELINES,
     distil_report: dict | None = None,
+    baseline_figures: dict | None = None,
     throughput_texts: int = 2048,
     threads: int = 2,
     progress: bool = True,
@@ -89,7 +90,10 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     model = SentimentModel.load(model_dir, threads=threads)
     served = evaluate_served_model(model, data)
-    base = evaluate_baselines(data, baselines, progress=progress)
+    if baseline_figures is not None:  # reused from an earlier report on the same split
+        base = baseline_figures
+    else:
+        base = evaluate_baselines(data, baselines, progress=progress)
     name = f"bert {model.version}"
     test_texts = [r.text for r in data.split.test][:throughput_texts]
     speed = throughput({name: model}, test_texts, batch_size=64, rounds=2)[name]

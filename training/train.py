@@ -43,7 +43,7 @@ class TrainRequest:
     init_checkpoint: Path | None = None  # fine-tune this local HF dir instead of scratch
     mlm_epochs: float = 0.0
     min_char_count: int = 2
-    tokenizer: str = "char"  # "char" (BERT-Chinese style) or "wordpiece" (learned words)
+    tokenizer: str = "wordpiece"  # "wordpiece" (frequent words) or "char" (BERT-Chinese)
     vocab_size: int = 20000  # for "wordpiece"
     # Distillation: teacher logits for the training split followed by ``extra_texts``
     # (unlabelled text such as augmented reviews, hard-labelled by ``extra_labels``).

@@ -1,0 +1,56 @@
+"""The committed default model: loads from the registry, is the pipeline's own, and beats the
+TF-IDF + LogisticRegression baseline on a fixed sample of the pipeline's test split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.registry import load_model, resolve_model_dir
+from stream.settings import Settings
+from training.baselines import fit_baseline
+from training.data import DEFAULT_CORPUS
+from training.pipeline import label_ids, prepare_data, stratified_sample
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = 4000
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return Settings(torch_threads=2)
+
+
+def test_shipped_model_is_small_and_loads(settings: Settings) -> None:
+    directory = resolve_model_dir(settings.model_registry, settings.model_name)
+    size = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+    assert size < 25 * 1024 * 1024
+    model = load_model(settings)
+    assert model.version == directory.name
+    assert [p.label for p in model.predict_batch(["非常满意，质量很好", "太差了，退货"])] == [
+        "positive",
+        "negative",
+    ]
+
+
+def test_shipped_model_beats_the_tfidf_baseline_on_the_test_split(settings: Settings) -> None:
+    model = load_model(settings)
+    data = prepare_data([DEFAULT_CORPUS])
+    assert model.card["data"]["split"]["sha256"] == data.split.sha256, "not the pipeline's split"
+    labels = data.labels
+    sample = stratified_sample(data.split.test, SAMPLE)
+    y = label_ids(sample, labels)
+    texts = [r.text for r in sample]
+    logits = model.logits([model.text_prefix + t for t in texts])
+    model_accuracy = float((logits.argmax(1) == y).mean())
+    baseline = fit_baseline(
+        [r.text for r in data.split.train],
+        label_ids(data.split.train, labels),
+        features="chars",
+        classifier="lr",
+    )
+    baseline_accuracy = float((baseline.predict_proba(texts).argmax(1) == y).mean())
+    print(f"shipped {model_accuracy:.4f} vs TF-IDF+LR {baseline_accuracy:.4f} on {len(y)}")
+    assert model_accuracy > baseline_accuracy
+    assert np.isfinite(logits).all()

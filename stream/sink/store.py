@@ -7,27 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from stream.rows import REVIEW_COLUMNS  # the one definition of the reviews row
 from stream.sink.backend import ClickHouse
 from stream.sink.values import as_utc, quote
 
-REVIEW_COLUMNS: tuple[str, ...] = (
-    "review_id",
-    "product_id",
-    "category",
-    "user_id",
-    "rating",
-    "text",
-    "sentiment",
-    "confidence",
-    "prob_negative",
-    "prob_neutral",
-    "prob_positive",
-    "keywords",
-    "complaint_keywords",
-    "model_version",
-    "created_at",
-    "processed_at",
-)
 
 # ids per existence query: 18.16's max_query_size is 256 KiB.
 ID_CHUNK = 2000

@@ -22,10 +22,10 @@ from typing import Any
 
 from stream.reputation import reports
 from stream.reputation.engine import AlertEngine
+from stream.rows import REVIEW_COLUMNS
 from stream.settings import Settings, add_settings_arguments, settings_from_args
 from stream.sink.backend import ClickHouse, connect
 from stream.sink.migrations import migrate
-from stream.rows import REVIEW_COLUMNS
 
 CATEGORIES = ("书籍", "平板", "手机", "水果", "洗发水", "热水器", "蒙牛", "衣服", "计算机", "酒店")
 COMPLAINTS = ("质量差", "损坏", "漏水", "假货", "退货", "发货慢")

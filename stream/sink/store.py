@@ -11,7 +11,6 @@ from stream.rows import REVIEW_COLUMNS  # the one definition of the reviews row
 from stream.sink.backend import ClickHouse
 from stream.sink.values import as_utc, quote
 
-
 # ids per existence query: 18.16's max_query_size is 256 KiB.
 ID_CHUNK = 2000
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from stream.rows import REVIEW_COLUMNS
 from stream.sink.backend import ClickHouse
 from stream.sink.embedded import EmbeddedClickHouse
-from stream.rows import REVIEW_COLUMNS
 from stream.sink.store import MinuteCounts, ReviewStore, month_scope
 
 SENTIMENTS = ("negative", "neutral", "positive")

@@ -18,24 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from stream.events import SCHEMA_VERSION, format_timestamp
+from stream.events import SCHEMA_VERSION, ReasonCode, format_timestamp
 
-MALFORMED_KINDS = (
-    "malformed_json",
-    "not_an_object",
-    "missing_field",
-    "wrong_type",
-    "empty_field",
-    "field_too_long",
-    "unknown_schema_version",
-    "bad_timestamp",
-    "empty_text",
-    "text_too_long",
-    "rating_out_of_range",
-    "event_too_large",
-)
+# Every reason the worker dead-letters for, so a replay exercises each one.
+MALFORMED_KINDS: tuple[str, ...] = get_args(ReasonCode)
 
 
 @dataclass(frozen=True)

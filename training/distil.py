@@ -246,6 +246,8 @@ def run(
     if teacher_dir.suffix == ".npz":  # logits of an earlier run: students only
         saved = np.load(teacher_dir)
         logits = {k: saved[k] for k in ("train", "validation", "test", "augmented")}
+        if not augmented:  # students on the training split alone
+            logits["augmented"] = logits["augmented"][:0]
         if len(logits["augmented"]) != len(augmented) or len(logits["train"]) != len(
             data.split.train
         ):

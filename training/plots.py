@@ -134,6 +134,8 @@ def model_comparison(scores: Mapping[str, Mapping[str, float]], path: Path) -> P
         values = [scores[n][metric] for n in names]
         bars = ax.bar(x + offset, values, width=0.4, label=metric)
         for bar, value in zip(bars, values, strict=True):
+            if not np.isfinite(value):
+                continue
             ax.text(
                 bar.get_x() + bar.get_width() / 2,
                 value,
@@ -142,7 +144,7 @@ def model_comparison(scores: Mapping[str, Mapping[str, float]], path: Path) -> P
                 va="bottom",
                 fontsize=7,
             )
-    low = min(min(s["accuracy"], s["macro_f1"]) for s in scores.values())
+    low = float(np.nanmin([[s["accuracy"], s["macro_f1"]] for s in scores.values()]))
     ax.set_ylim(max(0.0, low - 0.05), 1.0)
     ax.set_xticks(x, names, rotation=20, ha="right")
     ax.set_title("Test accuracy and macro-F1")

@@ -119,6 +119,10 @@ def write_report(
     curves = {"served model": card.get("learning_curves", {})}
     if distil_report and distil_report.get("teacher_history"):
         curves["e5 teacher"] = distil_report["teacher_history"]
+    for index, student in enumerate((distil_report or {}).get("students", [])):
+        spec = student["spec"]
+        label = f"student {index} {student.get('tokenizer', 'char')} {spec['hidden_size']}x"
+        curves[label + str(spec["num_layers"])] = student["history"]
     cm = served["test"]["confusion_matrix"]
     plots.confusion(
         cm["rows_true_cols_predicted"],

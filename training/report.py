@@ -131,13 +131,8 @@ def write_report(
         f"{model.version} (test)",
     )
     plots.learning_curves(curves, out_dir / "learning_curves.png")
-    plots.model_comparison(
-        {
-            k: {"accuracy": v["accuracy"], "macro_f1": np.nan_to_num(v["macro_f1"])}
-            for k, v in comparison.items()
-        },
-        out_dir / "model_comparison.png",
-    )
+    # Teachers have no macro-F1 on record: NaN draws no bar (0 would read as a score).
+    plots.model_comparison(comparison, out_dir / "model_comparison.png")
     per_cat = {name: {c: v["accuracy"] for c, v in served["test"]["per_category"].items()}}
     for base_name, figures in base.items():
         per_cat[base_name] = {c: v["accuracy"] for c, v in figures["per_category"].items()}

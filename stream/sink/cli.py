@@ -59,8 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     sql = subparsers.add_parser(
         "sql",
-        help="run one read-only SQL query on the configured ClickHouse and print the rows",
-        description="Run a SELECT against the configured backend (for the embedded chdb "
+        help="run one SQL query on the configured ClickHouse and print the rows",
+        description="Run one query against the configured backend (for the embedded chdb "
         "directory, while no worker holds it). Tables live in --clickhouse-database.",
     )
     sql.add_argument("query", help='the SQL to run, e.g. "SELECT count() FROM reviews FINAL"')

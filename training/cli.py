@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stream.settings import add_settings_arguments, settings_from_args
+from stream.settings import Settings, add_settings_arguments, settings_from_args
 from training.data import DEFAULT_CORPUS
 
 DEFAULT_REPORTS = Path(__file__).resolve().parent.parent / "reports"
@@ -109,7 +110,7 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
 
     from training.bert import BertSpec, TrainOptions
-    from training.train import TrainRequest, publish_result, summary_line, train_and_package
+    from training.train import TrainRequest, train_and_package
 
     settings = settings_from_args(args)
     torch.set_num_threads(settings.torch_threads)
@@ -137,9 +138,20 @@ def run_train(args: argparse.Namespace) -> int:
         vocab_size=args.vocab_size,
         tag=args.tag,
     )
+    return _build_and_publish(
+        args,
+        settings,
+        lambda out: train_and_package(data, request, out, progress=not args.no_progress),
+    )
+
+
+def _build_and_publish(args: argparse.Namespace, settings: Settings, build: Callable) -> int:
+    """Build a model directory (in ``--out`` or a scratch dir), publish it to the registry
+    (moving CURRENT unless ``--no-current``), and print what was published."""
+    from training.train import publish_result, summary_line
+
     with tempfile.TemporaryDirectory() as tmp:
-        out = args.out or Path(tmp) / "model"
-        result = train_and_package(data, request, out, progress=not args.no_progress)
+        result = build(args.out or Path(tmp) / "model")
         target = publish_result(
             result, settings.model_registry, settings.model_name, make_current=not args.no_current
         )
@@ -179,20 +191,15 @@ def run_import_student(args: argparse.Namespace) -> int:
     import torch
 
     from training.distil import import_student
-    from training.train import publish_result, summary_line
 
     settings = settings_from_args(args)
     torch.set_num_threads(settings.torch_threads)
     data = _prepare(args, settings)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = args.out or Path(tmp) / "model"
-        result = import_student(data, args.run_dir, args.index, out, tag=args.tag)
-        target = publish_result(
-            result, settings.model_registry, settings.model_name, make_current=not args.no_current
-        )
-    print(summary_line(result))
-    print(f"published {target}")
-    return 0
+    return _build_and_publish(
+        args,
+        settings,
+        lambda out: import_student(data, args.run_dir, args.index, out, tag=args.tag),
+    )
 
 
 # --- reports ------------------------------------------------------------------------------------

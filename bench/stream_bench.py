@@ -66,6 +66,7 @@ def main() -> int:
                         dlq_topic=f"bench.dlq.{token}",
                         alerts_topic=f"bench.alerts.{token}",
                         app_id=f"bench-{token}",
+                        worker_data_dir=root / "worker",
                         topic_partitions=args.partitions,
                         session_timeout_s=6.0,
                         batch_size=size,

@@ -1,9 +1,9 @@
 """The served sentiment model: a Hugging Face sequence-classification directory.
 
 The directory holds what ``save_pretrained`` writes (weights, config with ``id2label``,
-tokenizer) plus ``reviewpulse.json``, the model card: version, temperature and the neutral
-band (see :mod:`model.neutral`). ``predict_batch`` is blocking; callers on an event loop run it
-in an executor.
+tokenizer), its int8 ONNX export (see :mod:`model.runtime`), and ``reviewpulse.json``, the model
+card: version, temperature and the neutral band (see :mod:`model.neutral`). ``predict_batch``
+is blocking; callers on an event loop run it in an executor.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from model.neutral import SERVED_LABELS, NeutralBand, served_probabilities
+from model.runtime import Forward, load_forward
 from model.text import clean_text
 
 CARD_FILE = "reviewpulse.json"
@@ -49,6 +50,29 @@ def token_budget_batches(
     return batches
 
 
+def forward_logits(
+    forward: Forward,
+    encoded: Sequence[Sequence[int]],
+    *,
+    pad_id: int,
+    num_labels: int,
+    batch_size: int = 64,
+    token_budget: int = 1024,
+) -> np.ndarray:
+    """Logits for token-id sequences, in input order, padded per length-grouped batch."""
+    out = np.zeros((len(encoded), num_labels), dtype=np.float32)
+    for batch in token_budget_batches([len(x) for x in encoded], batch_size, token_budget):
+        width = len(encoded[batch[-1]])
+        ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, index in enumerate(batch):
+            seq = encoded[index]
+            ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
+        out[batch] = forward(ids, mask)
+    return out
+
+
 def read_card(directory: Path) -> dict[str, Any]:
     path = Path(directory) / CARD_FILE
     if not path.is_file():
@@ -57,33 +81,31 @@ def read_card(directory: Path) -> dict[str, Any]:
 
 
 class SentimentModel:
-    """Tokenizer + classifier + calibration, loaded from one directory."""
+    """Tokenizer + forward pass + calibration, loaded from one directory."""
 
     labels: tuple[str, ...] = SERVED_LABELS
 
     def __init__(
         self,
-        model: Any,
+        forward: Forward,
         tokenizer: Any,
         card: dict[str, Any],
         *,
+        model_labels: Sequence[str],
         max_length: int,
-        threads: int,
         batch_size: int = 64,
-        token_budget: int = 4096,
+        token_budget: int = 1024,
     ) -> None:
-        self._model = model
+        self._forward = forward
         self._tokenizer = tokenizer
         self.card = card
         self.version: str = str(card["version"])
-        self.model_labels: tuple[str, ...] = tuple(
-            model.config.id2label[i] for i in range(model.config.num_labels)
-        )
+        self.runtime: str = forward.name
+        self.model_labels: tuple[str, ...] = tuple(model_labels)
         self.temperature = float(card.get("temperature", 1.0))
         self.band = NeutralBand.from_card(card.get("neutral_band"))
         self.max_length = min(max_length, int(card.get("max_length", max_length)))
         self.text_prefix = str(card.get("text_prefix", ""))
-        self.threads = threads
         self.batch_size = batch_size
         self.token_budget = token_budget
         # Fail at load time, not on the first batch, if the labels cannot be served.
@@ -92,42 +114,46 @@ class SentimentModel:
         )
 
     @classmethod
-    def load(cls, directory: Path, *, max_length: int = 128, threads: int = 2) -> SentimentModel:
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    def load(
+        cls,
+        directory: Path,
+        *,
+        max_length: int = 128,
+        threads: int = 2,
+        runtime: str = "auto",
+        token_budget: int = 1024,
+    ) -> SentimentModel:
+        """``runtime``: ``auto`` (the ONNX export when present), ``onnx`` or ``torch``."""
+        from transformers import AutoConfig, AutoTokenizer
 
         directory = Path(directory)
         card = read_card(directory)
-        torch.set_num_threads(threads)
+        config = AutoConfig.from_pretrained(str(directory))
+        labels = [config.id2label[i] for i in range(config.num_labels)]
         tokenizer = AutoTokenizer.from_pretrained(str(directory))
-        model = AutoModelForSequenceClassification.from_pretrained(str(directory))
-        model.eval()
-        return cls(model, tokenizer, card, max_length=max_length, threads=threads)
+        forward = load_forward(directory, runtime=runtime, threads=threads)
+        return cls(
+            forward,
+            tokenizer,
+            card,
+            model_labels=labels,
+            max_length=max_length,
+            token_budget=token_budget,
+        )
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Raw model logits (model label order) for already-cleaned texts, in input order."""
-        import torch
-
-        if torch.get_num_threads() != self.threads:
-            torch.set_num_threads(self.threads)
         encoded = self._tokenizer(
             list(texts), truncation=True, max_length=self.max_length, add_special_tokens=True
         )["input_ids"]
-        pad_id = self._tokenizer.pad_token_id
-        out = np.zeros((len(encoded), len(self.model_labels)), dtype=np.float32)
-        with torch.inference_mode():
-            for batch in token_budget_batches(
-                [len(x) for x in encoded], self.batch_size, self.token_budget
-            ):
-                width = len(encoded[batch[-1]])
-                ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, index in enumerate(batch):
-                    seq = encoded[index]
-                    ids[row, : len(seq)] = torch.tensor(seq)
-                    mask[row, : len(seq)] = 1
-                out[batch] = self._model(input_ids=ids, attention_mask=mask).logits.numpy()
-        return out
+        return forward_logits(
+            self._forward,
+            encoded,
+            pad_id=self._tokenizer.pad_token_id,
+            num_labels=len(self.model_labels),
+            batch_size=self.batch_size,
+            token_budget=self.token_budget,
+        )
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(negative, neutral, positive) probabilities for raw texts."""

@@ -90,5 +90,9 @@ def load_model(settings: Any) -> SentimentModel:
         settings.model_registry, settings.model_name, settings.model_version
     )
     return SentimentModel.load(
-        directory, max_length=settings.model_max_length, threads=settings.torch_threads
+        directory,
+        max_length=settings.model_max_length,
+        threads=settings.model_threads,
+        runtime=settings.model_runtime,
+        token_budget=settings.model_token_budget,
     )

@@ -39,6 +39,7 @@ class Predictor(Protocol):
     """What the worker needs of ``model.predictor.SentimentModel``."""
 
     version: str
+    runtime: str
 
     def predict_batch(self, texts: Sequence[str]) -> list[Any]: ...
 
@@ -81,8 +82,7 @@ class WorkerContext:
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> WorkerContext:
         """Load the model and jieba, connect to ClickHouse and migrate (or check) it."""
-        from model.predictor import SentimentModel
-        from model.registry import resolve_model_dir
+        from model.registry import load_model, resolve_model_dir
         from stream.sink.backend import connect
         from stream.sink.migrations import migrate as run_migrations
         from stream.sink.store import ReviewStore
@@ -90,10 +90,8 @@ class WorkerContext:
         model_dir = resolve_model_dir(
             settings.model_registry, settings.model_name, settings.model_version
         )
-        model = SentimentModel.load(
-            model_dir, max_length=settings.model_max_length, threads=settings.torch_threads
-        )
-        log.info("model %s loaded from %s", model.version, model_dir)
+        model = load_model(settings)
+        log.info("model %s loaded from %s (%s runtime)", model.version, model_dir, model.runtime)
         keywords = Keywords.load(limit=settings.keywords_limit)
         clickhouse = connect(settings)
         if migrate:
@@ -105,7 +103,9 @@ class WorkerContext:
                 "run `reviewpulse migrate` or start the worker without --no-migrate"
             )
         metrics = Metrics()
-        metrics.model_info.info({"name": settings.model_name, "version": model.version})
+        metrics.model_info.info(
+            {"name": settings.model_name, "version": model.version, "runtime": model.runtime}
+        )
         return cls(
             settings=settings,
             model=model,
@@ -129,6 +129,7 @@ def create_app(settings: Settings) -> faust.App:
         processing_guarantee="at_least_once",
         autodiscover=False,
         store="memory://",  # no tables: ClickHouse holds all state (Tansu defect A)
+        datadir=str(settings.worker_data_dir / settings.app_id),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         topic_disable_leader=True,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,15 +21,13 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from stream.settings import PROJECT_ROOT, Settings, add_settings_arguments, settings_from_args
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as ``REVIEWPULSE_*`` variables, so child commands see the same config."""
-    env = dict(os.environ)
-    for name, value in settings.model_dump().items():
-        env[f"REVIEWPULSE_{name.upper()}"] = str(value)
-    return env
+from stream.settings import (
+    PROJECT_ROOT,
+    Settings,
+    add_settings_arguments,
+    settings_env,
+    settings_from_args,
+)
 
 
 def http_get(url: str, timeout_s: float = 2.0) -> bytes | None:

@@ -9,11 +9,14 @@ down; nothing reads the environment anywhere else.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "REVIEWPULSE_"
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +24,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Runtime configuration. Field descriptions double as ``--help`` text and README docs."""
 
-    model_config = SettingsConfigDict(env_prefix="REVIEWPULSE_", frozen=True, extra="forbid")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
     # --- Kafka -------------------------------------------------------------------------
     kafka_broker: str = Field(
@@ -78,7 +81,20 @@ class Settings(BaseSettings):
         "current", description="Version to serve, or 'current' for the registry pointer."
     )
     model_max_length: int = Field(128, ge=8, description="Token limit for the model.")
-    torch_threads: int = Field(2, ge=1, description="Threads for the model forward pass.")
+    model_threads: int = Field(
+        2, ge=1, description="CPU threads for the model forward pass (and for training)."
+    )
+    model_runtime: Literal["auto", "onnx", "torch"] = Field(
+        "auto",
+        description="Forward pass: 'onnx' (the model's int8 ONNX export, ONNX Runtime), "
+        "'torch' (PyTorch weights), or 'auto' (ONNX when the model directory has it).",
+    )
+    model_token_budget: int = Field(
+        1024,
+        ge=64,
+        description="Most tokens (rows x padded length) per forward call; a micro-batch is "
+        "split into length-sorted groups within it, so short reviews skip long ones' padding.",
+    )
 
     # --- ClickHouse ----------------------------------------------------------------------
     clickhouse_backend: Literal["native", "embedded"] = Field(
@@ -94,6 +110,11 @@ class Settings(BaseSettings):
     clickhouse_timeout_s: float = Field(30.0, gt=0, description="Send/receive timeout.")
     chdb_path: Path = Field(
         PROJECT_ROOT / ".data" / "chdb", description="Directory of the embedded chdb database."
+    )
+    worker_data_dir: Path = Field(
+        PROJECT_ROOT / ".data" / "worker",
+        description="Faust's data directory (one subdirectory per app id); the worker keeps "
+        "no state there, ClickHouse holds it.",
     )
 
     # --- Web and metrics -------------------------------------------------------------------
@@ -166,3 +187,12 @@ def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Settings:
         if (value := getattr(args, f"setting_{name}", None)) is not None
     }
     return Settings(**{**given, **overrides})
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """This process's environment with every setting as a ``REVIEWPULSE_*`` variable, so a
+    child process builds exactly ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    for name, value in settings.model_dump().items():
+        env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+    return env

@@ -68,7 +68,11 @@ def register_pages(app: faust.App, context: WorkerContext) -> None:
             body = {
                 "broker": {**broker, "assigned_partitions": assigned},
                 "clickhouse": {**clickhouse, "backend": settings.clickhouse_backend},
-                "model": {"status": "ok", "version": context.model.version},
+                "model": {
+                    "status": "ok",
+                    "version": context.model.version,
+                    "runtime": context.model.runtime,
+                },
             }
             healthy = all(part["status"] == "ok" for part in body.values())
             body["status"] = "ok" if healthy else "degraded"

@@ -89,6 +89,7 @@ def make_settings(
             "clickhouse_database": f"test_{token}",
             "clickhouse_timeout_s": 30.0,
             "chdb_path": chdb_path,
+            "worker_data_dir": chdb_path.parent / "worker",
         }
         values.update(overrides)
         return Settings(**values)

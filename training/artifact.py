@@ -35,10 +35,9 @@ def write_json(path: Path, data: Any) -> None:
     )
 
 
-def save_model_dir(
-    directory: Path, model: Any, tokenizer_dir: Path | None, card: dict[str, Any]
-) -> Path:
-    """Save weights + config (``save_pretrained``), copy the tokenizer files, write the card."""
+def save_model_dir(directory: Path, model: Any, tokenizer_dir: Path | None) -> Path:
+    """Save weights + config (``save_pretrained``) and copy the tokenizer files; the card is
+    written last (:func:`write_card`), once the directory is evaluated."""
     import shutil
 
     directory = Path(directory)
@@ -48,6 +47,9 @@ def save_model_dir(
         for path in Path(tokenizer_dir).iterdir():
             if path.is_file():
                 shutil.copy2(path, directory / path.name)
-    card = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), **card}
-    write_json(directory / CARD_FILE, card)
     return directory
+
+
+def write_card(directory: Path, card: dict[str, Any]) -> None:
+    card = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), **card}
+    write_json(Path(directory) / CARD_FILE, card)

@@ -42,10 +42,25 @@ def throughput(
     return best
 
 
-def load_models(paths: dict[str, Path], *, threads: int, max_length: int) -> dict[str, Any]:
+def load_models(
+    paths: dict[str, Path],
+    *,
+    threads: int,
+    max_length: int,
+    runtimes: Sequence[str] = ("auto",),
+    token_budget: int = 1024,
+) -> dict[str, Any]:
+    """Each model once per runtime, named ``name`` (one runtime) or ``name/runtime``."""
     from model.predictor import SentimentModel
 
     return {
-        name: SentimentModel.load(path, threads=threads, max_length=max_length)
+        (name if len(runtimes) == 1 else f"{name}/{runtime}"): SentimentModel.load(
+            path,
+            threads=threads,
+            max_length=max_length,
+            runtime=runtime,
+            token_budget=token_budget,
+        )
         for name, path in paths.items()
+        for runtime in runtimes
     }

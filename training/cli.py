@@ -113,7 +113,7 @@ def run_train(args: argparse.Namespace) -> int:
     from training.train import TrainRequest, train_and_package
 
     settings = settings_from_args(args)
-    torch.set_num_threads(settings.torch_threads)
+    torch.set_num_threads(settings.model_threads)
     data = _prepare(args, settings)
     request = TrainRequest(
         spec=BertSpec(
@@ -193,7 +193,7 @@ def run_import_student(args: argparse.Namespace) -> int:
     from training.distil import import_student
 
     settings = settings_from_args(args)
-    torch.set_num_threads(settings.torch_threads)
+    torch.set_num_threads(settings.model_threads)
     data = _prepare(args, settings)
     return _build_and_publish(
         args,
@@ -267,7 +267,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training.report import write_report
 
     settings = settings_from_args(args)
-    torch.set_num_threads(settings.torch_threads)
+    torch.set_num_threads(settings.model_threads)
     data = _prepare(args, settings)
     distil = (
         json.loads(args.distil_report.read_text(encoding="utf-8")) if args.distil_report else None
@@ -285,7 +285,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         baselines=[b for b in args.baselines.split(",") if b],
         distil_report=distil,
         baseline_figures=reused,
-        threads=settings.torch_threads,
+        threads=settings.model_threads,
     )
     for name, scores in figures["comparison"].items():
         print(f"{name:32s} test accuracy {scores['accuracy']:.4f}  macro-F1 {scores['macro_f1']}")
@@ -300,7 +300,7 @@ def run_tune(args: argparse.Namespace) -> int:
     from training.tune import tune
 
     settings = settings_from_args(args)
-    torch.set_num_threads(settings.torch_threads)
+    torch.set_num_threads(settings.model_threads)
     data = _prepare(args, settings)
     result = tune(
         data,
@@ -323,7 +323,7 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
         "bench-model",
         help="print the served model's forward throughput (reviews/s)",
         description="Runs SentimentModel.predict_batch over corpus reviews in batches of "
-        "--batch reviews (default 64) with --torch-threads threads, "
+        "--batch reviews (default 64) with --model-threads threads, "
         "for the served model and any --compare models, in interleaved rounds so their "
         "ratio is fair on a shared machine.",
     )
@@ -334,6 +334,12 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
         "--batch", type=int, default=64, help="reviews per predict_batch call (the target: 64)"
     )
     bench.add_argument("--rounds", type=int, default=3, help="best of N passes")
+    bench.add_argument(
+        "--runtimes",
+        default="",
+        help="comma list of runtimes to measure side by side, e.g. onnx,torch "
+        "[the --model-runtime setting]",
+    )
     add_settings_arguments(bench)
     bench.set_defaults(func=run_bench)
 
@@ -353,20 +359,26 @@ def run_bench(args: argparse.Namespace) -> int:
     paths = {"served": _model_dir(settings, args.model)}
     for index, other in enumerate(args.compare):
         paths[f"compare{index + 1}"] = _model_dir(settings, other)
+    runtimes = [r for r in args.runtimes.split(",") if r] or [settings.model_runtime]
     models = load_models(
-        paths, threads=settings.torch_threads, max_length=settings.model_max_length
+        paths,
+        threads=settings.model_threads,
+        max_length=settings.model_max_length,
+        runtimes=runtimes,
+        token_budget=settings.model_token_budget,
     )
     rates = throughput(models, texts, batch_size=args.batch, rounds=args.rounds)
     mean_chars = sum(len(t) for t in texts) / len(texts)
     print(
         f"{len(texts)} corpus reviews (mean {mean_chars:.0f} chars), batch {args.batch}, "
-        f"{settings.torch_threads} torch threads, best of {args.rounds}"
+        f"{settings.model_threads} threads, token budget {settings.model_token_budget}, "
+        f"best of {args.rounds}"
     )
-    reference = rates["served"]
+    reference = next(iter(rates.values()))
     for name, model in models.items():
         line = ", ".join(
             f"{mode} {rate:,.0f} reviews/s (x{rate / reference[mode]:.2f})"
             for mode, rate in rates[name].items()
         )
-        print(f"{name:10s} {model.version}: {line}")
+        print(f"{name:18s} {model.version} [{model.runtime}]: {line}")
     return 0

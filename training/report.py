@@ -149,6 +149,8 @@ def write_report(
         "model": {
             "directory": str(model_dir),
             "version": model.version,
+            "runtime": model.runtime,
+            "runtimes": card.get("runtimes"),
             "parameters": card.get("training", {}).get("parameters"),
             "size_bytes": sum(p.stat().st_size for p in Path(model_dir).iterdir() if p.is_file()),
             "temperature": model.temperature,
@@ -194,7 +196,8 @@ def _markdown(figures: dict, path: Path) -> None:
         f"{model['temperature']:.3f} (before: {model['test']['ece_uncalibrated']:.4f}); "
         f"neutral band {json.dumps(model['neutral_band'])}.",
         "",
-        f"Forward throughput ({model['throughput_setup']['threads']} threads, batch 64): "
+        f"Forward throughput ({model['runtime']} runtime, "
+        f"{model['throughput_setup']['threads']} threads, batch 64): "
         + ", ".join(f"{k} {v:,.0f} reviews/s" for k, v in speed.items()),
         "",
         "![comparison](model_comparison.png)",

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from model.neutral import NeutralBand, served_probabilities, softmax
+from model.predictor import forward_logits
 from model.registry import publish
-from training.artifact import make_version, save_model_dir
+from model.runtime import load_forward
+from training.artifact import make_version, save_model_dir, write_card
 from training.bert import (
     BertSpec,
     History,
@@ -26,6 +29,7 @@ from training.bert import (
 )
 from training.calibrate import choose_neutral_band, fit_temperature
 from training.evaluate import classification_figures
+from training.onnx_export import export_onnx
 from training.pipeline import PreparedData, encode, label_ids
 from training.vocab import (
     SPECIAL_TOKENS,
@@ -194,8 +198,10 @@ def package(
     band_max_share: float = 0.1,
     extra_card: dict[str, Any] | None = None,
     progress: bool = True,
+    onnx: bool = True,
 ) -> TrainResult:
-    """Calibrate on validation, evaluate on test once, and write the model directory."""
+    """Write the model directory (and its int8 ONNX export), then calibrate on validation and
+    evaluate on test once, through the runtime that serves it (ONNX when exported)."""
     from tokenizers import Tokenizer
 
     labels = data.labels
@@ -210,6 +216,21 @@ def package(
     test_ids = encode(tokenizer, [prefix + r.text for r in split.test], options.max_length)
     val_logits = predict_logits(model, val_ids, pad_id=pad_id, progress=progress, desc="validation")
     test_logits = predict_logits(model, test_ids, pad_id=pad_id, progress=progress, desc="test")
+    save_model_dir(out_dir, model, fitted.tokenizer_dir)
+    runtimes = {"torch": _runtime_figures(val_logits, y_val, test_logits, y_test)}
+    onnx_card = None
+    if onnx:
+        onnx_card = export_onnx(out_dir)
+        forward = load_forward(out_dir, runtime="onnx", threads=torch.get_num_threads())
+        served_val, served_test = (
+            forward_logits(forward, ids, pad_id=pad_id, num_labels=len(labels))
+            for ids in (val_ids, test_ids)
+        )
+        runtimes[forward.name] = _runtime_figures(served_val, y_val, served_test, y_test)
+        runtimes[forward.name]["test_agreement_with_torch"] = float(
+            (served_test.argmax(1) == test_logits.argmax(1)).mean()
+        )
+        val_logits, test_logits = served_val, served_test
     temperature = fit_temperature(val_logits, y_val)
     band_card = None
     band = NeutralBand()
@@ -258,12 +279,24 @@ def package(
             "mlm_loss_last": float(np.mean(fitted.mlm_losses[-50:])) if fitted.mlm_losses else None,
         },
         "data": data.describe(),
+        "served_runtime": "onnx-int8" if onnx else "torch",
+        "onnx": onnx_card,
+        "runtimes": runtimes,
         "metrics": figures,
         "learning_curves": history.to_dict(),
         **(extra_card or {}),
     }
-    save_model_dir(out_dir, model, fitted.tokenizer_dir, card)
+    write_card(out_dir, card)
     return TrainResult(Path(out_dir), card, history, val_logits, test_logits)
+
+
+def _runtime_figures(
+    val_logits: np.ndarray, y_val: np.ndarray, test_logits: np.ndarray, y_test: np.ndarray
+) -> dict[str, float]:
+    return {
+        "validation_accuracy": float((val_logits.argmax(1) == y_val).mean()),
+        "test_accuracy": float((test_logits.argmax(1) == y_test).mean()),
+    }
 
 
 def train_and_package(

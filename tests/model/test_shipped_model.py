@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    return Settings(torch_threads=2)
+    return Settings(model_threads=2)
 
 
 def test_shipped_model_is_small_and_loads(settings: Settings) -> None:

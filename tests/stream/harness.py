@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,16 +16,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from stream.local.processes import stop_process
 from stream.replay import ReplayEvent
-from stream.settings import PROJECT_ROOT, Settings
+from stream.settings import PROJECT_ROOT, Settings, settings_env
 from stream.worker_cli import producer_config
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes a child process build exactly ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REVIEWPULSE_")}
-    for name, value in settings.model_dump().items():
-        env[f"REVIEWPULSE_{name.upper()}"] = str(value)
-    return env
 
 
 class WorkerProcess:

@@ -46,6 +46,7 @@ class FakePrediction:
 
 class FakeModel:
     version = "fake-1"
+    runtime = "fake"
 
     def __init__(self) -> None:
         self.calls: list[int] = []

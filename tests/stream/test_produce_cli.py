@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stream.settings import PROJECT_ROOT
-from tests.stream.harness import read_topic, settings_env
+from stream.settings import PROJECT_ROOT, settings_env
+from tests.stream.harness import read_topic
 
 pytestmark = pytest.mark.broker
 

@@ -1,0 +1,74 @@
+"""Export a packaged model to ONNX with int8 weights, for :class:`model.runtime.OnnxForward`.
+
+The network is traced from the saved directory (eager attention, so the graph is plain ONNX
+ops), then ``onnxruntime.quantization.quantize_dynamic`` stores every MatMul weight as int8;
+activations are quantised on the fly. Embeddings stay float32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from model.runtime import ONNX_FILE
+
+OPSET = 17
+
+
+def _traceable(model: Any) -> Any:
+    import torch
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    return LogitsOnly().eval()
+
+
+def export_onnx(directory: Path) -> dict[str, Any]:
+    """Write ``directory/model.int8.onnx`` from the model saved in ``directory``; returns the
+    card entry (file, size, sha256, opset, quantisation)."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModelForSequenceClassification
+
+    directory = Path(directory)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(directory), attn_implementation="eager"
+    ).eval()
+    example = torch.ones((2, 8), dtype=torch.long)
+    target = directory / ONNX_FILE
+    with tempfile.TemporaryDirectory() as tmp:
+        float_path = Path(tmp) / "model.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            torch.onnx.export(
+                _traceable(model),
+                (example, example),
+                str(float_path),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    "logits": {0: "batch"},
+                },
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        quantize_dynamic(str(float_path), str(target), weight_type=QuantType.QInt8)
+    data = target.read_bytes()
+    return {
+        "file": ONNX_FILE,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "opset": OPSET,
+        "quantization": "dynamic int8 (onnxruntime quantize_dynamic, QInt8 MatMul weights)",
+    }

@@ -1,7 +1,7 @@
 """``reviewpulse`` subcommands of the training area.
 
-train, distil, import-student, explore, evaluate, tune, bench-model. Heavy imports stay inside
-the command functions so ``reviewpulse --help`` stays fast."""
+train, distil, import-student, repackage, explore, evaluate, tune, bench-model. Heavy imports
+stay inside the command functions so ``reviewpulse --help`` stays fast."""
 
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ def _model_dir(settings: Any, version: str | None) -> Path:
 def register(subparsers: argparse._SubParsersAction) -> None:
     _register_train(subparsers)
     _register_distil(subparsers)
+    _register_repackage(subparsers)
     _register_reports(subparsers)
     _register_bench(subparsers)
 
@@ -199,6 +200,35 @@ def run_import_student(args: argparse.Namespace) -> int:
         args,
         settings,
         lambda out: import_student(data, args.run_dir, args.index, out, tag=args.tag),
+    )
+
+
+def _register_repackage(subparsers: argparse._SubParsersAction) -> None:
+    repack = subparsers.add_parser(
+        "repackage",
+        help="package a published model again (calibration, test evaluation, ONNX export) "
+        "as a new version, weights unchanged",
+    )
+    _add_data_arguments(repack)
+    repack.add_argument("model", help="registry version or model directory")
+    repack.add_argument("--tag", default="repackaged")
+    repack.add_argument("--out", type=Path, help="also keep the model directory here")
+    repack.add_argument("--no-current", action="store_true")
+    add_settings_arguments(repack)
+    repack.set_defaults(func=run_repackage)
+
+
+def run_repackage(args: argparse.Namespace) -> int:
+    import torch
+
+    from training.train import repackage
+
+    settings = settings_from_args(args)
+    torch.set_num_threads(settings.model_threads)
+    data = _prepare(args, settings)
+    model_dir = _model_dir(settings, args.model)
+    return _build_and_publish(
+        args, settings, lambda out: repackage(data, model_dir, out, tag=args.tag)
     )
 
 

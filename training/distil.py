@@ -365,10 +365,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def import_student(
     data: PreparedData,
     run_dir: Path,
@@ -448,3 +444,7 @@ def import_student(
             extra_card={"distillation": teacher, "distil_config": report.get("config")},
             progress=progress,
         )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

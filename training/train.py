@@ -318,6 +318,42 @@ def train_and_package(
         )
 
 
+def repackage(
+    data: PreparedData, model_dir: Path, out_dir: Path, *, tag: str = "", progress: bool = True
+) -> TrainResult:
+    """Package a finished model directory again, weights unchanged, through today's
+    :func:`package` (calibration, test evaluation, ONNX export) as a new version."""
+    from dataclasses import fields
+
+    from model.predictor import read_card
+
+    card = read_card(model_dir)
+    if tuple(card["model_labels"]) != tuple(data.labels):
+        raise ValueError(f"{model_dir} predicts {card['model_labels']}, the data has {data.labels}")
+    if card.get("data", {}).get("split", {}).get("sha256") not in (None, data.split.sha256):
+        raise ValueError(f"{model_dir} was evaluated on another split than this data's")
+    known = {f.name for f in fields(TrainOptions)}
+    options = TrainOptions(**{k: v for k, v in card["training"].items() if k in known})
+    start = {"kind": "repackaged", "version": card["version"], "start": card.get("start")}
+    with tempfile.TemporaryDirectory() as tmp:
+        fitted = Fitted(
+            checkpoint_model(model_dir, labels=data.labels),
+            _copy_tokenizer_files(Path(model_dir), Path(tmp)),
+            History(**card["learning_curves"]),
+            start,
+        )
+        carried = ("distilled", "distillation", "distil_config")
+        return package(
+            data,
+            fitted,
+            out_dir,
+            options=options,
+            tag=tag,
+            extra_card={k: card[k] for k in carried if k in card},
+            progress=progress,
+        )
+
+
 def publish_result(result: TrainResult, registry: Path, name: str, *, make_current: bool) -> Path:
     return publish(
         registry, name, result.card["version"], result.directory, make_current=make_current

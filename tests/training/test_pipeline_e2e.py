@@ -111,6 +111,34 @@ def test_registry_round_trip_serves_three_labels(trained: Path, tmp_path: Path) 
     assert all(p.label in ("negative", "neutral", "positive") for p in predictions)
 
 
+def test_repackaging_keeps_the_weights_and_makes_a_new_version(
+    trained: Path, data: PreparedData, tmp_path: Path
+) -> None:
+    from training.train import repackage
+
+    before = json.loads((trained / "reviewpulse.json").read_text())
+    result = repackage(data, trained, tmp_path / "again", tag="again", progress=False)
+    card = result.card
+    assert card["version"] != before["version"] and card["version"].endswith("-again")
+    assert card["start"] == {
+        "kind": "repackaged",
+        "version": before["version"],
+        "start": before["start"],
+    }
+    # Same weights and calibration data, so the same torch figures.
+    assert card["runtimes"]["torch"]["test_accuracy"] == pytest.approx(
+        before["runtimes"]["torch"]["test_accuracy"]
+    )
+    assert card["learning_curves"] == before["learning_curves"]
+    old = SentimentModel.load(trained, threads=1, runtime="torch")
+    new = SentimentModel.load(tmp_path / "again", threads=1, runtime="torch")
+    texts = [r.text for r in data.split.test[:50]]
+    assert np.allclose(old.logits(texts), new.logits(texts), atol=1e-6)
+    other = prepare_data([DEFAULT_CORPUS], sample=1400)
+    with pytest.raises(ValueError, match="another split"):
+        repackage(other, trained, tmp_path / "other", progress=False)
+
+
 def test_fine_tuning_a_local_checkpoint_and_distilling_from_it(
     trained: Path, data: PreparedData, tmp_path: Path
 ) -> None:

@@ -123,6 +123,7 @@ class WorkerContext:
 
 def create_app(settings: Settings) -> faust.App:
     """A ``faust.App`` configured for at-least-once processing on Kafka or Tansu."""
+    settings.worker_data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes one level only
     return faust.App(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_broker.split(",")],

@@ -14,6 +14,7 @@ from typing import Any
 
 from stream.settings import Settings, add_settings_arguments, settings_from_args
 from training.data import DEFAULT_CORPUS
+from training.gate import EXIT_NOT_PROMOTED, GateRules
 
 DEFAULT_REPORTS = Path(__file__).resolve().parent.parent / "reports"
 
@@ -98,10 +99,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     fitting.add_argument("--seed", type=int, default=13)
     fitting.add_argument("--time-budget-s", type=float, help="stop (annealed) after this long")
     fitting.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    out = train.add_argument_group("output")
-    out.add_argument("--tag", default="bert", help="suffix of the version name")
-    out.add_argument("--out", type=Path, help="also keep the model directory here")
-    out.add_argument("--no-current", action="store_true", help="publish without moving CURRENT")
+    out = _add_output_arguments(train, tag="bert", gate=True)
     out.add_argument("--no-progress", action="store_true")
     add_settings_arguments(train)
     train.set_defaults(func=run_train)
@@ -143,22 +141,66 @@ def run_train(args: argparse.Namespace) -> int:
         args,
         settings,
         lambda out: train_and_package(data, request, out, progress=not args.no_progress),
+        data,
     )
 
 
-def _build_and_publish(args: argparse.Namespace, settings: Settings, build: Callable) -> int:
+def _add_output_arguments(
+    parser: argparse.ArgumentParser, *, tag: str, gate: bool
+) -> argparse._ArgumentGroup:
+    out = parser.add_argument_group("output")
+    out.add_argument("--tag", default=tag, help="suffix of the version name")
+    out.add_argument("--out", type=Path, help="also keep the model directory here")
+    out.add_argument("--no-current", action="store_true", help="publish without moving CURRENT")
+    if gate:
+        out.add_argument(
+            "--gate",
+            action="store_true",
+            help="move CURRENT only if the new model beats the served one on this test split "
+            f"(exit {EXIT_NOT_PROMOTED} when it does not; it is published either way)",
+        )
+        out.add_argument(
+            "--gate-min-gain", type=float, default=0.0, help="test accuracy gain the gate needs"
+        )
+        out.add_argument(
+            "--gate-max-ece",
+            type=float,
+            default=GateRules.max_ece,
+            help="largest calibration error (ECE) the gate accepts; noisy on small test splits",
+        )
+    return out
+
+
+def _build_and_publish(
+    args: argparse.Namespace, settings: Settings, build: Callable, data: Any = None
+) -> int:
     """Build a model directory (in ``--out`` or a scratch dir), publish it to the registry
-    (moving CURRENT unless ``--no-current``), and print what was published."""
+    (moving CURRENT unless ``--no-current``, or unless ``--gate`` rejects it), and print what
+    was published."""
+    from training.gate import gate_candidate
     from training.train import publish_result, summary_line
 
+    promote = not args.no_current
+    gated = getattr(args, "gate", False) and promote
     with tempfile.TemporaryDirectory() as tmp:
         result = build(args.out or Path(tmp) / "model")
+        if gated:
+            decision = gate_candidate(
+                result.card,
+                data,
+                settings.model_registry,
+                settings.model_name,
+                rules=GateRules(min_accuracy_gain=args.gate_min_gain, max_ece=args.gate_max_ece),
+                threads=settings.model_threads,
+            )
+            print("gate: " + json.dumps(decision.to_dict()))
+            promote = decision.promote
         target = publish_result(
-            result, settings.model_registry, settings.model_name, make_current=not args.no_current
+            result, settings.model_registry, settings.model_name, make_current=promote
         )
     print(summary_line(result))
-    print(f"published {target}")
-    return 0
+    print(f"published {target}" + (" as CURRENT" if promote else " (CURRENT unchanged)"))
+    return EXIT_NOT_PROMOTED if gated and not promote else 0
 
 
 # --- distillation -------------------------------------------------------------------------------
@@ -181,9 +223,7 @@ def _register_distil(subparsers: argparse._SubParsersAction) -> None:
     _add_data_arguments(student)
     student.add_argument("run_dir", type=Path, help="the --out directory of a distil run")
     student.add_argument("--index", type=int, default=0, help="which student of the run")
-    student.add_argument("--tag", default="distilled")
-    student.add_argument("--out", type=Path, help="also keep the model directory here")
-    student.add_argument("--no-current", action="store_true")
+    _add_output_arguments(student, tag="distilled", gate=True)
     add_settings_arguments(student)
     student.set_defaults(func=run_import_student)
 
@@ -200,6 +240,7 @@ def run_import_student(args: argparse.Namespace) -> int:
         args,
         settings,
         lambda out: import_student(data, args.run_dir, args.index, out, tag=args.tag),
+        data,
     )
 
 
@@ -211,9 +252,7 @@ def _register_repackage(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_data_arguments(repack)
     repack.add_argument("model", help="registry version or model directory")
-    repack.add_argument("--tag", default="repackaged")
-    repack.add_argument("--out", type=Path, help="also keep the model directory here")
-    repack.add_argument("--no-current", action="store_true")
+    _add_output_arguments(repack, tag="repackaged", gate=False)
     add_settings_arguments(repack)
     repack.set_defaults(func=run_repackage)
 

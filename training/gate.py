@@ -1,0 +1,94 @@
+"""Gated promotion: a retrained model becomes CURRENT only if it beats the served one.
+
+Retraining (``reviewpulse train --gate``, usually with ``--from-clickhouse`` and
+``--init-checkpoint`` on the current model) always publishes the candidate as a new version,
+but moves ``CURRENT`` only when :func:`decide` says so. Both models are judged on the
+candidate's test split, through their serving runtimes. If the served model was trained on
+some of those reviews (the split moves when new rated data joins), it is flattered, so the
+gate errs towards keeping it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+EXIT_NOT_PROMOTED = 3  # the candidate is published, CURRENT stays
+
+
+@dataclass(frozen=True)
+class GateRules:
+    min_accuracy_gain: float = 0.0  # candidate minus served, test accuracy
+    max_macro_f1_drop: float = 0.002
+    max_ece: float = 0.05
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promote: bool
+    reasons: list[str]  # every failed rule; empty when promoted
+    candidate: dict[str, float]
+    served: dict[str, float] | None
+    rules: GateRules = field(default_factory=GateRules)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "rules": asdict(self.rules)}
+
+
+def decide(
+    candidate: dict[str, float], served: dict[str, float] | None, rules: GateRules
+) -> GateDecision:
+    """Pure: ``candidate``/``served`` hold test ``accuracy``, ``macro_f1`` and ``ece``;
+    ``served`` is None when nothing is served yet."""
+    reasons = []
+    if candidate["ece"] > rules.max_ece:
+        reasons.append(f"candidate ECE {candidate['ece']:.4f} > {rules.max_ece}")
+    if served is not None:
+        gain = candidate["accuracy"] - served["accuracy"]
+        if gain < rules.min_accuracy_gain:
+            reasons.append(
+                f"accuracy {candidate['accuracy']:.4f} vs served {served['accuracy']:.4f} "
+                f"(gain {gain:+.4f} < {rules.min_accuracy_gain:+.4f})"
+            )
+        drop = served["macro_f1"] - candidate["macro_f1"]
+        if drop > rules.max_macro_f1_drop:
+            reasons.append(
+                f"macro-F1 {candidate['macro_f1']:.4f} vs served {served['macro_f1']:.4f} "
+                f"(drop {drop:.4f} > {rules.max_macro_f1_drop})"
+            )
+    return GateDecision(not reasons, reasons, candidate, served, rules)
+
+
+def _test_figures(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(metrics[k]) for k in ("accuracy", "macro_f1", "ece")}
+
+
+def served_test_figures(model_dir: Path, data: Any, *, threads: int) -> dict[str, float]:
+    """The served model's figures on ``data``'s test split, as serving computes them."""
+    from model.predictor import SentimentModel
+    from training.report import evaluate_served_model
+
+    model = SentimentModel.load(model_dir, threads=threads)
+    return _test_figures(evaluate_served_model(model, data)["test"])
+
+
+def gate_candidate(
+    candidate_card: dict[str, Any],
+    data: Any,
+    registry: Path,
+    name: str,
+    *,
+    rules: GateRules,
+    threads: int,
+) -> GateDecision:
+    """Judge a packaged candidate against the registry's CURRENT model (if any)."""
+    from model.registry import resolve_model_dir
+
+    try:
+        served_dir = resolve_model_dir(registry, name)
+    except FileNotFoundError:
+        served = None
+    else:
+        served = served_test_figures(served_dir, data, threads=threads)
+    return decide(_test_figures(candidate_card["metrics"]["test"]), served, rules)

@@ -8,18 +8,10 @@ the scratch directory, the ``default`` user without a password, and a short
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
-from types import TracebackType
 from xml.sax.saxutils import escape
 
-from stream.local.processes import (
-    free_port,
-    port_open,
-    record_owned_pid,
-    stop_process,
-    wait_until,
-)
+from stream.local.processes import LocalService, free_port, port_open
 
 INSTALL_HINT = (
     "clickhouse-server not found on PATH. Install it with: "
@@ -113,12 +105,12 @@ def server_ready(host: str, port: int) -> bool:
         client.disconnect()
 
 
-class ClickHouseServer:
-    """A clickhouse-server subprocess whose data lives in ``root``.
+class ClickHouseServer(LocalService):
+    """A clickhouse-server subprocess whose data lives in ``root`` (see :class:`LocalService`
+    for the lifecycle)."""
 
-    ``detach=True`` starts it in its own session so it outlives the starting process
-    (``reviewpulse up``); stop it later by PID.
-    """
+    service = "clickhouse"
+    stop_grace_s = 15.0
 
     def __init__(
         self,
@@ -130,15 +122,10 @@ class ClickHouseServer:
         owner_dir: Path | None = None,
         ready_timeout_s: float = 30.0,
     ) -> None:
+        super().__init__(detach=detach, owner_dir=owner_dir, ready_timeout_s=ready_timeout_s)
         self.root = Path(root).resolve()
-        self.host = "127.0.0.1"
         self.port = tcp_port or free_port()
         self.http_port = http_port or free_port()
-        self.detach = detach
-        self.owner_dir = owner_dir
-        self._pid_file: Path | None = None
-        self.ready_timeout_s = ready_timeout_s
-        self.process: subprocess.Popen | None = None
 
     @property
     def config_path(self) -> Path:
@@ -147,10 +134,6 @@ class ClickHouseServer:
     @property
     def log_path(self) -> Path:
         return self.root / "log" / "clickhouse-server.err.log"
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
 
     def write_config(self) -> Path:
         for sub in ("data", "tmp", "user_files", "format_schemas", "log"):
@@ -166,46 +149,14 @@ class ClickHouseServer:
             if port_open(port, self.host):
                 raise RuntimeError(f"port {port} is already in use")
         self.write_config()
-        stdout = (self.root / "log" / "stdout.log").open("ab")
-        try:
-            self.process = subprocess.Popen(
-                [binary, f"--config-file={self.config_path}"],
-                cwd=self.root,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=subprocess.STDOUT,
-                start_new_session=self.detach,
-            )
-        finally:
-            stdout.close()
-        try:
-            wait_until(
-                lambda: port_open(self.port, self.host) and server_ready(self.host, self.port),
-                timeout_s=self.ready_timeout_s,
-                what=f"clickhouse-server on {self.host}:{self.port}",
-                process=self.process,
-                log_hint=f"See {self.log_path}.",
-            )
-        except BaseException:
-            self.stop()
-            raise
-        if self.owner_dir is not None:
-            self._pid_file = record_owned_pid(self.owner_dir, "clickhouse", self.process.pid)
+        self._spawn(
+            [binary, f"--config-file={self.config_path}"],
+            log_path=self.root / "log" / "stdout.log",
+            cwd=self.root,
+        )
+        self._await_ready(
+            lambda: port_open(self.port, self.host) and server_ready(self.host, self.port),
+            what=f"clickhouse-server on {self.host}:{self.port}",
+            log_hint=f"See {self.log_path}.",
+        )
         return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process, grace_s=15.0)
-        if self._pid_file is not None:
-            self._pid_file.unlink(missing_ok=True)
-
-    def __enter__(self) -> ClickHouseServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

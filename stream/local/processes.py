@@ -8,8 +8,10 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 
 def free_port() -> int:
@@ -129,3 +131,85 @@ def stop_orphans(directory: Path) -> list[str]:
             stopped.append(f"{service} (pid {pid}, owner {owner} gone)")
         path.unlink(missing_ok=True)
     return stopped
+
+
+class LocalService:
+    """The lifecycle the local services share: spawn a subprocess with its output in a log
+    file, wait until it answers, record it for orphan clean-up, stop it. Use as a context
+    manager, or ``start()``/``stop()``.
+
+    ``detach=True`` puts the process in its own session so it outlives the starting process
+    (``reviewpulse up``); stop it later by PID.
+    """
+
+    service = "service"  # names its owner PID file, and must occur in its command line
+    stop_grace_s = 10.0
+
+    def __init__(self, *, detach: bool, owner_dir: Path | None, ready_timeout_s: float) -> None:
+        self.host = "127.0.0.1"
+        self.detach = detach
+        self.owner_dir = owner_dir
+        self.ready_timeout_s = ready_timeout_s
+        self.process: subprocess.Popen | None = None
+        self._pid_file: Path | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def _spawn(
+        self, command: Sequence[str], *, log_path: Path | None, cwd: Path | None = None
+    ) -> None:
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = log_path.open("ab")
+        else:
+            log = subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(
+                list(command),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=self.detach,
+            )
+        finally:
+            if log is not subprocess.DEVNULL:
+                log.close()
+
+    def _await_ready(self, ready: Callable[[], bool], *, what: str, log_hint: str) -> None:
+        """Wait for ``ready``; on failure stop the process, so nothing is left running."""
+        try:
+            wait_until(
+                ready,
+                timeout_s=self.ready_timeout_s,
+                what=what,
+                process=self.process,
+                log_hint=log_hint,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        if self.owner_dir is not None and self.process is not None:
+            self._pid_file = record_owned_pid(self.owner_dir, self.service, self.process.pid)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, grace_s=self.stop_grace_s)
+        if self._pid_file is not None:
+            self._pid_file.unlink(missing_ok=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -6,18 +6,10 @@ and the local demo; production uses Apache Kafka.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 
-from stream.local.processes import (
-    free_port,
-    port_open,
-    record_owned_pid,
-    stop_process,
-    wait_until,
-)
+from stream.local.processes import LocalService, free_port, port_open
 
 
 def broker_binary() -> str:
@@ -53,12 +45,13 @@ def broker_ready(bootstrap: str, timeout_s: float = 2.0) -> bool:
     return True
 
 
-class TansuBroker:
-    """A Tansu broker subprocess. Use as a context manager, or ``start()``/``stop()``.
+class TansuBroker(LocalService):
+    """A Tansu broker subprocess (see :class:`LocalService` for the lifecycle)."""
 
-    ``detach=True`` puts the broker in its own session so it outlives the starting process
-    (``reviewpulse up``); stop it later by PID.
-    """
+    service = "tansu"
+    # Tansu waits for open client connections on SIGTERM; memory storage makes a kill after a
+    # short grace harmless.
+    stop_grace_s = 2.0
 
     def __init__(
         self,
@@ -69,22 +62,13 @@ class TansuBroker:
         owner_dir: Path | None = None,
         ready_timeout_s: float = 20.0,
     ) -> None:
+        super().__init__(detach=detach, owner_dir=owner_dir, ready_timeout_s=ready_timeout_s)
         self.port = port or free_port()
-        self.host = "127.0.0.1"
         self.log_path = log_path
-        self.detach = detach
-        self.owner_dir = owner_dir
-        self._pid_file: Path | None = None
-        self.ready_timeout_s = ready_timeout_s
-        self.process: subprocess.Popen | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
 
     def command(self) -> list[str]:
         url = f"tcp://{self.host}:{self.port}"
@@ -102,56 +86,13 @@ class TansuBroker:
     def start(self) -> TansuBroker:
         if port_open(self.port, self.host):
             raise RuntimeError(f"port {self.port} is already in use; is a broker running there?")
-        if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            log = self.log_path.open("ab")
-        else:
-            log = subprocess.DEVNULL
-        try:
-            self.process = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=self.detach,
-            )
-        finally:
-            if log is not subprocess.DEVNULL:
-                log.close()
-        hint = f"See {self.log_path}." if self.log_path else ""
-        try:
-            wait_until(
-                lambda: port_open(self.port, self.host) and broker_ready(self.bootstrap),
-                timeout_s=self.ready_timeout_s,
-                what=f"Tansu broker on {self.bootstrap}",
-                process=self.process,
-                log_hint=hint,
-            )
-        except BaseException:
-            self.stop()
-            raise
-        if self.owner_dir is not None:
-            self._pid_file = record_owned_pid(self.owner_dir, "tansu", self.process.pid)
+        self._spawn(self.command(), log_path=self.log_path)
+        self._await_ready(
+            lambda: port_open(self.port, self.host) and broker_ready(self.bootstrap),
+            what=f"Tansu broker on {self.bootstrap}",
+            log_hint=f"See {self.log_path}." if self.log_path else "",
+        )
         return self
 
     def create_topics(self, names: Iterable[str], partitions: int = 1) -> None:
         create_topics(self.bootstrap, names, partitions)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            # Tansu waits for open client connections on SIGTERM; memory storage makes a
-            # kill after a short grace harmless.
-            stop_process(self.process, grace_s=2.0)
-        if self._pid_file is not None:
-            self._pid_file.unlink(missing_ok=True)
-
-    def __enter__(self) -> TansuBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

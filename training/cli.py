@@ -355,6 +355,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         distil_report=distil,
         baseline_figures=reused,
         threads=settings.model_threads,
+        runtime=settings.model_runtime,
+        token_budget=settings.model_token_budget,
     )
     for name, scores in figures["comparison"].items():
         print(f"{name:32s} test accuracy {scores['accuracy']:.4f}  macro-F1 {scores['macro_f1']}")

@@ -85,10 +85,14 @@ def write_report(
     baseline_figures: dict | None = None,
     throughput_texts: int = 2048,
     threads: int = 2,
+    runtime: str = "auto",
+    token_budget: int = 1024,
     progress: bool = True,
 ) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = SentimentModel.load(model_dir, threads=threads)
+    model = SentimentModel.load(
+        model_dir, threads=threads, runtime=runtime, token_budget=token_budget
+    )
     served = evaluate_served_model(model, data)
     if baseline_figures is not None:  # reused from an earlier report on the same split
         base = baseline_figures
@@ -160,6 +164,7 @@ def write_report(
             "throughput_reviews_per_s": speed,
             "throughput_setup": {
                 "threads": threads,
+                "token_budget": token_budget,
                 "batch_size": 64,
                 "texts": len(test_texts),
                 "machine": platform.processor() or platform.machine(),

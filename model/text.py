@@ -18,7 +18,8 @@ def clean_text(text: str) -> str:
     collapse whitespace. Returns ``""`` for text with nothing left."""
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    if not text.isprintable():  # C-level check; only then look at each character
+        text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
     text = _URL.sub(" ", text)
     text = _HTML_TAG.sub(" ", text)
     text = _REPEAT.sub(r"\1\1\1", text)

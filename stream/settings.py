@@ -90,7 +90,7 @@ class Settings(BaseSettings):
         "'torch' (PyTorch weights), or 'auto' (ONNX when the model directory has it).",
     )
     model_token_budget: int = Field(
-        1024,
+        256,
         ge=64,
         description="Most tokens (rows x padded length) per forward call; a micro-batch is "
         "split into length-sorted groups within it, so short reviews skip long ones' padding.",

@@ -48,7 +48,7 @@ def load_models(
     threads: int,
     max_length: int,
     runtimes: Sequence[str] = ("auto",),
-    token_budget: int = 1024,
+    token_budget: int = 256,
 ) -> dict[str, Any]:
     """Each model once per runtime, named ``name`` (one runtime) or ``name/runtime``."""
     from model.predictor import SentimentModel

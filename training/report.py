@@ -86,7 +86,7 @@ def write_report(
     throughput_texts: int = 2048,
     threads: int = 2,
     runtime: str = "auto",
-    token_budget: int = 1024,
+    token_budget: int = 256,
     progress: bool = True,
 ) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,8 @@ def keywords() -> Keywords:
         ("太太太太太太好了", "太太太好了"),
         ("ＡＢＣ１２３", "ABC123"),
         ("\t\n", ""),
+        ("好\x07用\x00了\ue000", "好 用 了"),  # control and private-use characters
+        ("一\u3000二\u2028三", "一 二 三"),  # non-ASCII spaces and separators
     ],
 )
 def test_clean_text(raw: str, clean: str) -> None:

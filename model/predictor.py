@@ -150,12 +150,15 @@ class SentimentModel:
             token_budget=token_budget,
         )
 
+    def encoded(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids (special tokens added, truncated to ``max_length``) of cleaned texts."""
+        return [e.ids for e in self._encoder.encode_batch_fast(list(texts))]
+
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Raw model logits (model label order) for already-cleaned texts, in input order."""
-        encoded = [e.ids for e in self._encoder.encode_batch_fast(list(texts))]
         return forward_logits(
             self._forward,
-            encoded,
+            self.encoded(texts),
             pad_id=self._tokenizer.pad_token_id,
             num_labels=len(self.model_labels),
             batch_size=self.batch_size,

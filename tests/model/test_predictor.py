@@ -69,8 +69,8 @@ def test_serving_tokenizer_matches_training_tokenizer(model: SentimentModel, tin
     training = Tokenizer.from_file(str(directory / "tokenizer.json"))
     for text in TEXTS:
         text = clean_text(text)
-        served = model._tokenizer(text, truncation=True, max_length=64)["input_ids"]
-        training.enable_truncation(64)
+        served = model.encoded([text])[0]
+        training.enable_truncation(model.max_length)
         assert served == training.encode(text).ids
 
 

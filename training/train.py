@@ -219,6 +219,7 @@ def package(
     save_model_dir(out_dir, model, fitted.tokenizer_dir)
     runtimes = {"torch": _runtime_figures(val_logits, y_val, test_logits, y_test)}
     onnx_card = None
+    served_runtime = "torch"
     if onnx:
         onnx_card = export_onnx(out_dir)
         forward = load_forward(out_dir, runtime="onnx", threads=torch.get_num_threads())
@@ -231,6 +232,7 @@ def package(
             (served_test.argmax(1) == test_logits.argmax(1)).mean()
         )
         val_logits, test_logits = served_val, served_test
+        served_runtime = forward.name
     temperature = fit_temperature(val_logits, y_val)
     band_card = None
     band = NeutralBand()
@@ -279,7 +281,7 @@ def package(
             "mlm_loss_last": float(np.mean(fitted.mlm_losses[-50:])) if fitted.mlm_losses else None,
         },
         "data": data.describe(),
-        "served_runtime": "onnx-int8" if onnx else "torch",
+        "served_runtime": served_runtime,
         "onnx": onnx_card,
         "runtimes": runtimes,
         "metrics": figures,

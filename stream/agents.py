@@ -157,13 +157,9 @@ class BatchProcessor:
 
     async def _classify_publish_store(self, valid: list[ValidReview]) -> None:
         m = self.metrics
-        loop = asyncio.get_running_loop()
         texts = [review.clean_text for review in valid]
         started = time.perf_counter()
-        executor = self.context.model_executor
-        terms, predictions = await self._retry(
-            "model", lambda: loop.run_in_executor(executor, self._classify, texts)
-        )
+        terms, predictions = await self._retry("model", lambda: self._classify(texts))
         m.model_latency.observe(time.perf_counter() - started)
 
         processed_at = datetime.now(UTC)
@@ -184,10 +180,18 @@ class BatchProcessor:
         )
         m.events_processed.inc(len(rows))
 
-    def _classify(self, texts: list[str]) -> tuple[list[ReviewTerms], list[Any]]:
-        """Runs on the model thread: jieba for every text, then one model call."""
-        terms = [self.context.keywords.extract(text) for text in texts]
-        predictions = self.context.model.predict_batch(texts)
+    async def _classify(self, texts: list[str]) -> tuple[list[ReviewTerms], list[Any]]:
+        """jieba on its thread and one model call on the model thread, side by side: the
+        forward pass releases the GIL, so the two overlap."""
+        loop = asyncio.get_running_loop()
+        context = self.context
+        terms, predictions = await asyncio.gather(
+            loop.run_in_executor(
+                context.keywords_executor,
+                lambda: [context.keywords.extract(text) for text in texts],
+            ),
+            loop.run_in_executor(context.model_executor, context.model.predict_batch, texts),
+        )
         if len(predictions) != len(texts):
             raise ValueError(f"model returned {len(predictions)} results for {len(texts)} texts")
         return terms, predictions

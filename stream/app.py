@@ -62,8 +62,8 @@ def hard_stop(code: int, message: str) -> NoReturn:
 @dataclass
 class WorkerContext:
     """Everything the agent and the web pages share. Blocking objects come with the one
-    thread that may use them: ``clickhouse`` only on ``clickhouse_executor``, ``model`` and
-    ``keywords`` only on ``model_executor``."""
+    thread that may use them: ``clickhouse`` only on ``clickhouse_executor``, ``model`` only
+    on ``model_executor``, ``keywords`` (jieba) only on ``keywords_executor``."""
 
     settings: Settings
     model: Predictor
@@ -74,6 +74,9 @@ class WorkerContext:
     stop: Callable[[int, str], NoReturn] = hard_stop
     model_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="model")
+    )
+    keywords_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="keywords")
     )
     clickhouse_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
@@ -117,6 +120,7 @@ class WorkerContext:
 
     def close(self) -> None:
         self.model_executor.shutdown(wait=True)
+        self.keywords_executor.shutdown(wait=True)
         self.clickhouse_executor.shutdown(wait=True)
         self.clickhouse.close()
 

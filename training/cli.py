@@ -192,6 +192,7 @@ def _build_and_publish(
                 settings.model_name,
                 rules=GateRules(min_accuracy_gain=args.gate_min_gain, max_ece=args.gate_max_ece),
                 threads=settings.model_threads,
+                runtime=settings.model_runtime,
             )
             print("gate: " + json.dumps(decision.to_dict()))
             promote = decision.promote

@@ -64,12 +64,14 @@ def _test_figures(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(metrics[k]) for k in ("accuracy", "macro_f1", "ece")}
 
 
-def served_test_figures(model_dir: Path, data: Any, *, threads: int) -> dict[str, float]:
+def served_test_figures(
+    model_dir: Path, data: Any, *, threads: int, runtime: str = "auto"
+) -> dict[str, float]:
     """The served model's figures on ``data``'s test split, as serving computes them."""
     from model.predictor import SentimentModel
     from training.report import evaluate_served_model
 
-    model = SentimentModel.load(model_dir, threads=threads)
+    model = SentimentModel.load(model_dir, threads=threads, runtime=runtime)
     return _test_figures(evaluate_served_model(model, data)["test"])
 
 
@@ -81,6 +83,7 @@ def gate_candidate(
     *,
     rules: GateRules,
     threads: int,
+    runtime: str = "auto",
 ) -> GateDecision:
     """Judge a packaged candidate against the registry's CURRENT model (if any)."""
     from model.registry import resolve_model_dir
@@ -90,5 +93,5 @@ def gate_candidate(
     except FileNotFoundError:
         served = None
     else:
-        served = served_test_figures(served_dir, data, threads=threads)
+        served = served_test_figures(served_dir, data, threads=threads, runtime=runtime)
     return decide(_test_figures(candidate_card["metrics"]["test"]), served, rules)

@@ -36,7 +36,7 @@ def _traceable(model: Any) -> Any:
 
 def export_onnx(directory: Path) -> dict[str, Any]:
     """Write ``directory/model.int8.onnx`` from the model saved in ``directory``; returns the
-    card entry (file, size, sha256, opset, quantisation)."""
+    card entry (file, size, sha256, opset, fused operators, quantisation)."""
     import torch
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic

@@ -46,6 +46,16 @@ def _prepare(args: argparse.Namespace, settings: Any):
     return data
 
 
+def _settings_and_data(args: argparse.Namespace) -> tuple[Settings, Any]:
+    """The settings, torch's thread count from them, and the prepared data: the preamble of
+    every command that trains or evaluates."""
+    import torch
+
+    settings = settings_from_args(args)
+    torch.set_num_threads(settings.model_threads)
+    return settings, _prepare(args, settings)
+
+
 def _model_dir(settings: Any, version: str | None) -> Path:
     from model.registry import resolve_model_dir
 
@@ -106,14 +116,10 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    import torch
-
     from training.bert import BertSpec, TrainOptions
     from training.train import TrainRequest, train_and_package
 
-    settings = settings_from_args(args)
-    torch.set_num_threads(settings.model_threads)
-    data = _prepare(args, settings)
+    settings, data = _settings_and_data(args)
     request = TrainRequest(
         spec=BertSpec(
             hidden_size=args.hidden_size,
@@ -230,13 +236,9 @@ def _register_distil(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_import_student(args: argparse.Namespace) -> int:
-    import torch
-
     from training.distil import import_student
 
-    settings = settings_from_args(args)
-    torch.set_num_threads(settings.model_threads)
-    data = _prepare(args, settings)
+    settings, data = _settings_and_data(args)
     return _build_and_publish(
         args,
         settings,
@@ -259,13 +261,9 @@ def _register_repackage(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_repackage(args: argparse.Namespace) -> int:
-    import torch
-
     from training.train import repackage
 
-    settings = settings_from_args(args)
-    torch.set_num_threads(settings.model_threads)
-    data = _prepare(args, settings)
+    settings, data = _settings_and_data(args)
     model_dir = _model_dir(settings, args.model)
     return _build_and_publish(
         args, settings, lambda out: repackage(data, model_dir, out, tag=args.tag)
@@ -332,13 +330,9 @@ def run_explore(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    import torch
-
     from training.report import write_report
 
-    settings = settings_from_args(args)
-    torch.set_num_threads(settings.model_threads)
-    data = _prepare(args, settings)
+    settings, data = _settings_and_data(args)
     distil = (
         json.loads(args.distil_report.read_text(encoding="utf-8")) if args.distil_report else None
     )
@@ -367,13 +361,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_tune(args: argparse.Namespace) -> int:
-    import torch
-
     from training.tune import tune
 
-    settings = settings_from_args(args)
-    torch.set_num_threads(settings.model_threads)
-    data = _prepare(args, settings)
+    _, data = _settings_and_data(args)
     result = tune(
         data,
         args.out,

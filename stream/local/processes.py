@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -133,7 +134,7 @@ def stop_orphans(directory: Path) -> list[str]:
     return stopped
 
 
-class LocalService:
+class LocalService(ABC):
     """The lifecycle the local services share: spawn a subprocess with its output in a log
     file, wait until it answers, record it for orphan clean-up, stop it. Use as a context
     manager, or ``start()``/``stop()``.
@@ -157,8 +158,9 @@ class LocalService:
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
+    @abstractmethod
     def start(self) -> Self:
-        raise NotImplementedError
+        """Spawn the process (``_spawn``) and wait for it (``_await_ready``)."""
 
     def _spawn(
         self, command: Sequence[str], *, log_path: Path | None, cwd: Path | None = None

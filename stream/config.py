@@ -1,0 +1,311 @@
+"""Configuration in frozen, typed sections, and the one resolver that fills them.
+
+Values come from, in rising priority: field defaults, ``REVIEWPULSE_*`` environment
+variables (e.g. ``REVIEWPULSE_KAFKA_BROKER``), and command-line flags (``--kafka-broker``).
+A field's name is its flag and its variable: ``kafka_broker`` is ``--kafka-broker`` and
+``REVIEWPULSE_KAFKA_BROKER``. Names are unique across sections, so a flat name always finds its
+section. Each command adds the flags of the sections it reads (``add_config_arguments``) and
+resolves them once at the edge (``resolve``); each layer then receives only its section.
+Nothing else reads the environment. Field descriptions double as ``--help`` and README text.
+
+Pure: pydantic only. Every area may import this module (``training`` included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal, Self, TypeVar, get_type_hints
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "REVIEWPULSE_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_FLAG_DEST = "config_"
+
+
+class ConfigSection(BaseSettings):
+    """A frozen group of settings read from ``REVIEWPULSE_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+
+Section = TypeVar("Section", bound=ConfigSection)
+
+
+class KafkaConfig(ConfigSection):
+    """The broker, the topics, and the Faust app that consumes them."""
+
+    kafka_broker: str = Field(
+        "127.0.0.1:9092", description="Bootstrap servers, host:port[,host:port]."
+    )
+    input_topic: str = Field("review.created", description="Topic of incoming review events.")
+    output_topic: str = Field("review.sentiment", description="Topic of sentiment events.")
+    dlq_topic: str = Field("review.dead-letter", description="Topic of dead-lettered input.")
+    alerts_topic: str = Field("review.alerts", description="Topic of quality alerts.")
+    topic_partitions: int = Field(4, ge=1, description="Partitions for topics this app creates.")
+    app_id: str = Field("reviewpulse", description="Faust app id; also the consumer group.")
+    session_timeout_s: float = Field(
+        10.0, gt=0, description="Consumer group session timeout (short: Tansu joins take ~half)."
+    )
+    heartbeat_interval_s: float = Field(1.0, gt=0, description="Consumer heartbeat interval.")
+    commit_interval_s: float = Field(1.0, gt=0, description="How often acked offsets commit.")
+    worker_data_dir: Path = Field(
+        PROJECT_ROOT / ".data" / "worker",
+        description="Faust's data directory (one subdirectory per app id); the worker keeps "
+        "no state there, ClickHouse holds it.",
+    )
+
+    @property
+    def topics(self) -> list[str]:
+        """Every topic the system reads or writes."""
+        return [self.input_topic, self.output_topic, self.dlq_topic, self.alerts_topic]
+
+
+class BatchConfig(ConfigSection):
+    """Micro-batching, input limits, the dead-letter limit and sink retries."""
+
+    batch_size: int = Field(
+        256,
+        ge=1,
+        description="Largest micro-batch the agent takes; the model sees it as one call, "
+        "split into length-sorted forwards within model-token-budget.",
+    )
+    batch_within_s: float = Field(0.5, gt=0, description="Longest wait to fill a micro-batch.")
+    max_text_chars: int = Field(
+        5000, ge=1, description="Reviews longer than this (after cleaning) are dead-lettered."
+    )
+    max_event_bytes: int = Field(
+        262144, ge=1024, description="Input messages larger than this are dead-lettered unread."
+    )
+    keywords_limit: int = Field(10, ge=1, description="Most keywords kept per review.")
+    dlq_limit_ratio: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="Stop the worker when this share of the last dlq-limit-window events "
+        "was dead-lettered: a sign of a bad deploy, not bad data.",
+    )
+    dlq_limit_window: int = Field(500, ge=1, description="Events in the DLQ-limit window.")
+    sink_retry_attempts: int = Field(
+        8, ge=1, description="Attempts for a ClickHouse insert or produce before the worker stops."
+    )
+    sink_retry_backoff_s: float = Field(0.5, gt=0, description="First retry delay (doubles).")
+    sink_timeout_s: float = Field(
+        60.0, gt=0, description="Longest wait for one produce, insert or model attempt."
+    )
+
+
+class ModelConfig(ConfigSection):
+    """Which model serves (or is trained on), and how its forward pass runs."""
+
+    model_registry: Path = Field(
+        PROJECT_ROOT / "model" / "registry", description="Model registry directory."
+    )
+    model_name: str = Field("sentiment", description="Model name inside the registry.")
+    model_version: str = Field(
+        "current", description="Version to serve, or 'current' for the registry pointer."
+    )
+    model_max_length: int = Field(128, ge=8, description="Token limit for the model.")
+    model_threads: int = Field(
+        2, ge=1, description="CPU threads for the model forward pass (and for training)."
+    )
+    model_runtime: Literal["auto", "onnx", "torch"] = Field(
+        "auto",
+        description="Forward pass: 'onnx' (the model's int8 ONNX export, ONNX Runtime), "
+        "'torch' (PyTorch weights), or 'auto' (ONNX when the model directory has it).",
+    )
+    model_token_budget: int = Field(
+        256,
+        ge=64,
+        description="Most tokens (rows x padded length) per forward call; a micro-batch is "
+        "split into length-sorted groups within it, so short reviews skip long ones' padding.",
+    )
+
+
+class ClickHouseConfig(ConfigSection):
+    """Where the rows and aggregates live: a server, or an embedded chdb directory."""
+
+    clickhouse_backend: Literal["native", "embedded"] = Field(
+        "embedded",
+        description="'native': a ClickHouse server over the native protocol; "
+        "'embedded': an in-process chdb directory.",
+    )
+    clickhouse_host: str = Field("127.0.0.1", description="ClickHouse server host.")
+    clickhouse_port: int = Field(9000, description="ClickHouse native-protocol port.")
+    clickhouse_user: str = Field("default", description="ClickHouse user.")
+    clickhouse_password: str = Field("", description="ClickHouse password.")
+    clickhouse_database: str = Field("reviewpulse", description="ClickHouse database.")
+    clickhouse_timeout_s: float = Field(30.0, gt=0, description="Send/receive timeout.")
+    chdb_path: Path = Field(
+        PROJECT_ROOT / ".data" / "chdb", description="Directory of the embedded chdb database."
+    )
+
+
+class WebConfig(ConfigSection):
+    """The worker's HTTP server: /metrics, /health, /predict and the reports."""
+
+    web_host: str = Field("127.0.0.1", description="Worker web server bind address.")
+    web_port: int = Field(6066, description="Worker web server port (/metrics, /health, ...).")
+    predict_max_texts: int = Field(64, ge=1, description="Most texts one POST /predict takes.")
+
+
+class AlertConfig(ConfigSection):
+    """The alert engine: how often it runs and what counts as an incident."""
+
+    alert_interval_s: float = Field(30.0, gt=0, description="How often alert rules run.")
+    alert_min_volume: int = Field(
+        20,
+        ge=1,
+        description="Reviews a product needs in the window before it can alert; also the "
+        "pseudo-count that pulls a thin baseline towards the shop-wide ratio.",
+    )
+    alert_negative_ratio: float = Field(
+        0.5, gt=0, le=1, description="Negative ratio in the window that counts as a spike."
+    )
+    alert_ratio_lift: float = Field(
+        2.0, gt=1, description="Spike must also be this many times the product's baseline."
+    )
+    alert_window_minutes: int = Field(60, ge=1, description="Window the alert rules look at.")
+    alert_baseline_hours: int = Field(24, ge=1, description="Baseline window before it.")
+    alert_keyword_min: int = Field(
+        10,
+        ge=1,
+        description="Negative reviews with complaint keywords a product needs in the window "
+        "for a complaint surge.",
+    )
+    alert_keyword_lift: float = Field(
+        2.0,
+        gt=1,
+        description="Complaint surge: share of such reviews must be this many times the "
+        "product's baseline share.",
+    )
+    alert_category_min_volume: int = Field(
+        50, ge=1, description="Reviews a category needs in the window and baseline to alert."
+    )
+    alert_category_drop: float = Field(
+        0.3, gt=0, description="Fall in a category's net score (-1..1) that raises an alert."
+    )
+    alert_cooldown_minutes: int = Field(
+        60,
+        ge=1,
+        description="One alert per product or category per incident: a new one needs this "
+        "long without the condition; a longer incident extends the open alert.",
+    )
+    alert_sample_reviews: int = Field(
+        5, ge=0, le=50, description="Sample review ids carried by each alert."
+    )
+
+
+class LogConfig(ConfigSection):
+    """Logging of long-running commands."""
+
+    log_level: str = Field("info", description="Log level (debug, info, warning, error).")
+
+
+# --- the resolver ------------------------------------------------------------------------------
+
+
+def add_config_arguments(
+    parser: argparse.ArgumentParser, *sections: type[ConfigSection]
+) -> None:
+    """One ``--kebab-case`` flag per field of ``sections``, each section its own help group."""
+    for section in sections:
+        group = parser.add_argument_group(
+            f"{section.__name__} (also REVIEWPULSE_<NAME> env vars)", section.__doc__
+        )
+        for name, field in section.model_fields.items():
+            group.add_argument(
+                "--" + name.replace("_", "-"),
+                dest=_FLAG_DEST + name,
+                default=None,
+                metavar=name.upper(),
+                help=f"{field.description} [default: {field.default}]",
+            )
+
+
+def resolve(
+    section: type[Section], args: argparse.Namespace | None = None, **overrides: Any
+) -> Section:
+    """``section`` from env vars, overridden by the flags given in ``args``, then
+    ``overrides``."""
+    given = {
+        name: value
+        for name in section.model_fields
+        if (value := getattr(args, _FLAG_DEST + name, None)) is not None
+    }
+    return section(**{**given, **overrides})
+
+
+def route(
+    values: Mapping[str, Any], sections: Iterable[type[ConfigSection]]
+) -> dict[type[ConfigSection], dict[str, Any]]:
+    """Split flat ``name=value`` pairs by the section that owns each name."""
+    owner = {name: section for section in sections for name in section.model_fields}
+    unknown = sorted(set(values) - set(owner))
+    if unknown:
+        raise TypeError(f"unknown settings: {', '.join(unknown)}")
+    split: dict[type[ConfigSection], dict[str, Any]] = {}
+    for name, value in values.items():
+        split.setdefault(owner[name], {})[name] = value
+    return split
+
+
+def config_env(*configs: ConfigSection) -> dict[str, str]:
+    """This process's environment with every field of ``configs`` as a ``REVIEWPULSE_*``
+    variable (and no other), so a child process resolves exactly these values."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    for config in configs:
+        for name, value in config.model_dump().items():
+            env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+    return env
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Every section the stream worker reads, resolved once at start-up."""
+
+    kafka: KafkaConfig
+    batch: BatchConfig
+    model: ModelConfig
+    clickhouse: ClickHouseConfig
+    web: WebConfig
+    alerts: AlertConfig
+    log: LogConfig
+
+    @classmethod
+    def sections(cls) -> dict[str, type[ConfigSection]]:
+        """Attribute name -> section class, in declaration order."""
+        hints = get_type_hints(cls)
+        return {field.name: hints[field.name] for field in fields(cls)}
+
+    @classmethod
+    def resolve(cls, args: argparse.Namespace | None = None, **overrides: Any) -> Self:
+        """All sections from env vars, then flags in ``args``, then flat ``overrides``."""
+        sections = cls.sections()
+        split = route(overrides, sections.values())
+        return cls(
+            **{
+                attr: resolve(section, args, **split.get(section, {}))
+                for attr, section in sections.items()
+            }
+        )
+
+    def replace(self, **overrides: Any) -> Self:
+        """A copy with flat ``name=value`` overrides routed to their sections."""
+        sections = self.sections()
+        split = route(overrides, sections.values())
+        changed = {
+            attr: section(**{**getattr(self, attr).model_dump(), **split[section]})
+            for attr, section in sections.items()
+            if section in split
+        }
+        return replace(self, **changed)
+
+    def env(self) -> dict[str, str]:
+        """The environment a child process needs to resolve this same configuration."""
+        return config_env(*(getattr(self, attr) for attr in self.sections()))

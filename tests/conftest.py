@@ -3,7 +3,7 @@
 Both services run on free loopback ports with scratch directories and are stopped at the end of
 the session, so plain ``pytest`` works on any machine with ``clickhouse-server`` installed
 (``bash deploy/local/setup.sh``). Every test gets its own database, topic names and app id
-from ``make_settings``, so tests never share state.
+from ``make_config``, so tests never share state.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from stream.local.cli import OWNED_DIR_NAME, RUN_DIR
 from stream.local.clickhouse_server import ClickHouseServer
 from stream.local.processes import stop_orphans
 from stream.local.tansu import TansuBroker
-from stream.settings import Settings
+from stream.config import WorkerConfig
 
 # Services started here record their PIDs, so a killed test run leaves nothing behind for
 # long: the next session, `reviewpulse down` or .ci/run's exit trap stops them.
@@ -62,18 +62,19 @@ def chdb_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_settings(
+def make_config(
     tansu: str, clickhouse_server: ClickHouseServer, chdb_path: Path
-) -> Callable[..., Settings]:
-    """Build ``Settings`` pointing at the session's services, unique to this test.
+) -> Callable[..., WorkerConfig]:
+    """Build a ``WorkerConfig`` pointing at the session's services, unique to this test.
 
     Defaults: native backend on the test server, a fresh database, topic names and app id
     suffixed with a per-test token, short consumer-group timeouts (Tansu defect C).
-    Keyword overrides win, e.g. ``make_settings(clickhouse_backend="embedded")``.
+    Flat keyword overrides win, e.g. ``make_config(clickhouse_backend="embedded")``; each
+    section is then ``config.kafka``, ``config.clickhouse``, ...
     """
     token = uuid.uuid4().hex[:10]
 
-    def build(**overrides: Any) -> Settings:
+    def build(**overrides: Any) -> WorkerConfig:
         values: dict[str, Any] = {
             "kafka_broker": tansu,
             "input_topic": f"review.created.{token}",
@@ -92,6 +93,6 @@ def make_settings(
             "worker_data_dir": chdb_path.parent / "worker",
         }
         values.update(overrides)
-        return Settings(**values)
+        return WorkerConfig.resolve(**values)
 
     return build

@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from stream.config import ClickHouseConfig
 from stream.local.clickhouse_server import ClickHouseServer
-from stream.settings import Settings
-from stream.sink.backend import connect
+from stream.sink.connection import connect
 from stream.sink.migrations import migrate
 from stream.sink.store import ReviewStore
 
@@ -58,9 +58,9 @@ def make_rows(count: int, offset: int, rng: random.Random) -> list[dict[str, Any
 
 
 def run(
-    settings: Settings, batches: list[list[dict[str, Any]]], views: bool
+    config: ClickHouseConfig, batches: list[list[dict[str, Any]]], views: bool
 ) -> tuple[float, float]:
-    ch = connect(settings)
+    ch = connect(config)
     try:
         migrate(ch)
         if not views:  # what the materialized views cost, measured in the same run
@@ -97,7 +97,7 @@ def main() -> None:
             suffix = "" if views else ", no views"
             database = "bench" if views else "bench_no_views"
             results[f"native (server 18.16){suffix}"] = run(
-                Settings(
+                ClickHouseConfig(
                     clickhouse_backend="native",
                     clickhouse_port=server.port,
                     clickhouse_database=database,
@@ -106,7 +106,7 @@ def main() -> None:
                 views,
             )
             results[f"embedded (chdb){suffix}"] = run(
-                Settings(
+                ClickHouseConfig(
                     clickhouse_backend="embedded",
                     chdb_path=Path(scratch, "chdb"),
                     clickhouse_database=database,

@@ -11,7 +11,6 @@ went (model, ClickHouse, produce), read from the worker's own /metrics.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -19,19 +18,21 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from stream.config import WorkerConfig
+from stream.kafka import AckedProducer
 from stream.local.clickhouse_server import ClickHouseServer
 from stream.local.processes import free_port
 from stream.local.tansu import TansuBroker
+from stream.local.worker import WorkerProcess
+from stream.metrics import read_samples
 from stream.replay import EventFactory, cycle_sources, read_corpus
-from stream.settings import Settings
-from stream.sink.backend import connect
+from stream.sink.connection import connect
 from stream.worker_cli import DEFAULT_CORPUS
-from tests.stream.harness import WorkerProcess, produce
 
 
 def metric(text: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else float("nan")
+    """One unlabelled sample of the worker's /metrics, NaN when it is missing."""
+    return read_samples(text, name).get((), float("nan"))
 
 
 def main() -> int:
@@ -59,7 +60,7 @@ def main() -> int:
                 codes = []
                 for size in [int(part) for part in args.batch_sizes.split(",")]:
                     token = uuid.uuid4().hex[:8]
-                    settings = Settings(
+                    config = WorkerConfig.resolve(
                         kafka_broker=broker.bootstrap,
                         input_topic=f"bench.created.{token}",
                         output_topic=f"bench.sentiment.{token}",
@@ -79,7 +80,7 @@ def main() -> int:
                         chdb_path=root / f"chdb-{token}",
                         web_port=free_port(),
                     )
-                    codes.append(run(settings, args, root))
+                    codes.append(run(config, args, root))
                     print()
                 return max(codes)
             finally:
@@ -87,22 +88,23 @@ def main() -> int:
                     server.__exit__(None, None, None)
 
 
-def run(settings: Settings, args: argparse.Namespace, root: Path) -> int:
+def run(config: WorkerConfig, args: argparse.Namespace, root: Path) -> int:
     factory = EventFactory(
         seed=7,
         id_prefix="bench",
         malformed_share=args.malformed_share,
-        max_text_chars=settings.max_text_chars,
-        max_event_bytes=settings.max_event_bytes,
+        max_text_chars=config.batch.max_text_chars,
+        max_event_bytes=config.batch.max_event_bytes,
     )
     sources = cycle_sources(read_corpus(DEFAULT_CORPUS), 7)
     events = [factory.make(next(sources), datetime.now(UTC)) for _ in range(args.events)]
     valid = sum(e.expected_reason is None for e in events)
     started = time.monotonic()
-    produce(settings, events)
+    producer = AckedProducer(config.kafka, timeout_s=60, max_message_bytes=2 * 1024 * 1024)
+    producer.send(config.kafka.input_topic, [(e.key, e.value, None) for e in events])
     produce_s = time.monotonic() - started
 
-    worker = WorkerProcess(settings, root / "worker.log").start()
+    worker = WorkerProcess(config, root / "worker.log").start()
     launched = time.monotonic()
     first_at = None
     try:
@@ -128,7 +130,7 @@ def run(settings: Settings, args: argparse.Namespace, root: Path) -> int:
         if worker.alive():
             worker.kill9()
     # (embedded: the worker has exited, so this process may open its chdb directory now)
-    ch = connect(settings)
+    ch = connect(config.clickhouse)
     try:
         stored = ch.query("SELECT count() FROM reviews FINAL")[0][0]
     finally:
@@ -136,8 +138,8 @@ def run(settings: Settings, args: argparse.Namespace, root: Path) -> int:
     batches = metric(final, "reviewpulse_batch_size_count")
     steady = done_at - first_at
     print(
-        f"backend: {args.backend}, partitions {settings.topic_partitions}, "
-        f"batch size {settings.batch_size}, model max_length {args.max_length}"
+        f"backend: {args.backend}, partitions {config.kafka.topic_partitions}, "
+        f"batch size {config.batch.batch_size}, model max_length {args.max_length}"
     )
     print(
         f"events: {args.events} ({args.events - valid} malformed), valid: {valid}, "

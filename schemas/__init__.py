@@ -31,8 +31,9 @@ def load_schema(event: str, version: int) -> dict[str, Any]:
     return json.loads(schema_path(event, version).read_text(encoding="utf-8"))
 
 
+@cache
 def known_versions(event: str) -> tuple[int, ...]:
-    """Versions of ``event`` that have a schema file, ascending."""
+    """Versions of ``event`` that have a schema file, ascending (read once per process)."""
     versions = []
     for path in SCHEMA_DIR.glob(f"{event}.v*.json"):
         suffix = path.name[len(event) + 2 : -len(".json")]

@@ -210,9 +210,7 @@ class LogConfig(ConfigSection):
 # --- the resolver ------------------------------------------------------------------------------
 
 
-def add_config_arguments(
-    parser: argparse.ArgumentParser, *sections: type[ConfigSection]
-) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser, *sections: type[ConfigSection]) -> None:
     """One ``--kebab-case`` flag per field of ``sections``, each section its own help group."""
     for section in sections:
         group = parser.add_argument_group(
@@ -309,3 +307,17 @@ class WorkerConfig:
     def env(self) -> dict[str, str]:
         """The environment a child process needs to resolve this same configuration."""
         return config_env(*(getattr(self, attr) for attr in self.sections()))
+
+
+def markdown_table(section: type[ConfigSection]) -> str:
+    """The README's table of one section: variable and flag, default, description."""
+    lines = ["| env var / flag | default | meaning |", "|---|---|---|"]
+    for name, field in section.model_fields.items():
+        default = field.default
+        if isinstance(default, Path) and default.is_relative_to(PROJECT_ROOT):
+            default = default.relative_to(PROJECT_ROOT)
+        flag = "--" + name.replace("_", "-")
+        lines.append(
+            f"| `{ENV_PREFIX}{name.upper()}` / `{flag}` | `{default}` | {field.description} |"
+        )
+    return "\n".join(lines)

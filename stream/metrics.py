@@ -111,3 +111,21 @@ class Metrics:
     def exposition(self) -> tuple[bytes, str]:
         """Prometheus text format and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def read_samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every sample called ``name`` in Prometheus text ``text``, keyed by its sorted labels
+    (``()`` for an unlabelled one). Counters' samples end in ``_total``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def sample_total(text: str, name: str) -> float:
+    """The sum of every sample called ``name`` (all label sets); 0 when there is none."""
+    return sum(read_samples(text, name).values())

@@ -1,42 +1,26 @@
-"""Row and output-event building for one classified review. Pure.
+"""One classified review, and the two outputs built from it: the ``reviews`` row and the
+``review.sentiment`` event. Pure.
 
-The row dict keys are exactly the ``reviews`` columns in ARCHITECTURE.md; the sentiment
-event is built from the row so the topic and the table can never disagree.
+Both outputs are built from the same :class:`ClassifiedReview`, so the topic and the table
+cannot disagree. ``ReviewRow``'s attribute names are the ``reviews`` columns, which the sink
+owns (``stream.sink.store.REVIEW_COLUMNS``; a test keeps the two equal).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from stream.events import SCHEMA_VERSION, SENTIMENTS, Probabilities, ReviewSentiment
 from stream.events import format_timestamp as _format
 from stream.keywords import ReviewTerms
 from stream.validation import ValidReview
 
-REVIEW_COLUMNS: tuple[str, ...] = (
-    "review_id",
-    "product_id",
-    "category",
-    "user_id",
-    "rating",
-    "text",
-    "sentiment",
-    "confidence",
-    "prob_negative",
-    "prob_neutral",
-    "prob_positive",
-    "keywords",
-    "complaint_keywords",
-    "model_version",
-    "created_at",
-    "processed_at",
-)
-
 
 class PredictionLike(Protocol):
-    """What ``model.predictor.Prediction`` provides (kept structural: no torch import here)."""
+    """What ``model.predictor.Prediction`` provides (kept structural: no model import here)."""
 
     label: str
     confidence: float
@@ -48,58 +32,108 @@ def whole_second(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
-def build_review_row(
-    review: ValidReview,
-    terms: ReviewTerms,
-    prediction: PredictionLike,
-    *,
-    model_version: str,
-    processed_at: datetime,
-) -> dict[str, Any]:
-    """One ``reviews`` row. ``text`` is the cleaned text, which is what the model saw."""
-    if prediction.label not in SENTIMENTS:
-        raise ValueError(f"model label {prediction.label!r} is not one of {SENTIMENTS}")
-    probabilities = {label: float(prediction.probabilities.get(label, 0.0)) for label in SENTIMENTS}
-    event = review.event
-    return {
-        "review_id": event.review_id,
-        "product_id": event.product_id,
-        "category": event.category,
-        "user_id": event.user_id,
-        "rating": event.rating,
-        "text": review.clean_text,
-        "sentiment": prediction.label,
-        "confidence": float(prediction.confidence),
-        "prob_negative": probabilities["negative"],
-        "prob_neutral": probabilities["neutral"],
-        "prob_positive": probabilities["positive"],
-        "keywords": list(terms.keywords),
-        "complaint_keywords": list(terms.complaint_keywords),
-        "model_version": model_version,
-        "created_at": whole_second(review.created_at),
-        "processed_at": whole_second(processed_at),
-    }
+@dataclass(frozen=True)
+class ClassifiedReview:
+    """A valid review with its terms and prediction: everything its outputs are made of."""
+
+    review: ValidReview
+    terms: ReviewTerms
+    label: str
+    confidence: float
+    probabilities: tuple[float, float, float]  # in SENTIMENTS order
+    model_version: str
+    processed_at: datetime  # whole second, UTC
+
+    @classmethod
+    def of(
+        cls,
+        review: ValidReview,
+        terms: ReviewTerms,
+        prediction: PredictionLike,
+        *,
+        model_version: str,
+        processed_at: datetime,
+    ) -> ClassifiedReview:
+        """Check the model's label and keep its probabilities in ``SENTIMENTS`` order."""
+        if prediction.label not in SENTIMENTS:
+            raise ValueError(f"model label {prediction.label!r} is not one of {SENTIMENTS}")
+        negative, neutral, positive = (
+            float(prediction.probabilities.get(label, 0.0)) for label in SENTIMENTS
+        )
+        return cls(
+            review=review,
+            terms=terms,
+            label=prediction.label,
+            confidence=float(prediction.confidence),
+            probabilities=(negative, neutral, positive),
+            model_version=model_version,
+            processed_at=whole_second(processed_at),
+        )
 
 
-def build_sentiment_event(row: Mapping[str, Any]) -> ReviewSentiment:
-    """The ``review.sentiment`` event for a row built by ``build_review_row``."""
+@dataclass(frozen=True)
+class ReviewRow:
+    """One ``reviews`` row; attribute names and order are the table's columns."""
+
+    review_id: str
+    product_id: str
+    category: str
+    user_id: str
+    rating: int | None
+    text: str
+    sentiment: str
+    confidence: float
+    prob_negative: float
+    prob_neutral: float
+    prob_positive: float
+    keywords: list[str]
+    complaint_keywords: list[str]
+    model_version: str
+    created_at: datetime
+    processed_at: datetime
+
+
+def build_review_row(classified: ClassifiedReview) -> ReviewRow:
+    """The ``reviews`` row. ``text`` is the cleaned text, which is what the model saw."""
+    event = classified.review.event
+    negative, neutral, positive = classified.probabilities
+    return ReviewRow(
+        review_id=event.review_id,
+        product_id=event.product_id,
+        category=event.category,
+        user_id=event.user_id,
+        rating=event.rating,
+        text=classified.review.clean_text,
+        sentiment=classified.label,
+        confidence=classified.confidence,
+        prob_negative=negative,
+        prob_neutral=neutral,
+        prob_positive=positive,
+        keywords=list(classified.terms.keywords),
+        complaint_keywords=list(classified.terms.complaint_keywords),
+        model_version=classified.model_version,
+        created_at=whole_second(classified.review.created_at),
+        processed_at=classified.processed_at,
+    )
+
+
+def build_sentiment_event(classified: ClassifiedReview) -> ReviewSentiment:
+    """The ``review.sentiment`` event (probabilities rounded to 6 places for the wire)."""
+    event = classified.review.event
+    negative, neutral, positive = (round(p, 6) for p in classified.probabilities)
     return ReviewSentiment(
         schema_version=SCHEMA_VERSION,
-        review_id=row["review_id"],
-        product_id=row["product_id"],
-        category=row["category"],
-        user_id=row["user_id"],
-        rating=row["rating"],
-        sentiment=row["sentiment"],
-        confidence=round(row["confidence"], 6),
-        probabilities=Probabilities(
-            negative=round(row["prob_negative"], 6),
-            neutral=round(row["prob_neutral"], 6),
-            positive=round(row["prob_positive"], 6),
-        ),
-        keywords=list(row["keywords"]),
-        complaint_keywords=list(row["complaint_keywords"]),
-        model_version=row["model_version"],
-        created_at=_format(row["created_at"]),
-        processed_at=_format(row["processed_at"]),
+        review_id=event.review_id,
+        product_id=event.product_id,
+        category=event.category,
+        user_id=event.user_id,
+        rating=event.rating,
+        sentiment=classified.label,  # type: ignore[arg-type]  # checked in ClassifiedReview.of
+        confidence=round(classified.confidence, 6),
+        probabilities=Probabilities(negative=negative, neutral=neutral, positive=positive),
+        keywords=list(classified.terms.keywords),
+        complaint_keywords=list(classified.terms.complaint_keywords),
+        model_version=classified.model_version,
+        created_at=_format(classified.review.created_at),
+        processed_at=_format(classified.processed_at),
     )

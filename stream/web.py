@@ -11,17 +11,10 @@ import faust
 from faust.web import Request, Response, View
 
 from model.text import clean_text
-from stream.app import WorkerContext
+from stream.context import WorkerContext
+from stream.kafka import broker_reachable
 
 HEALTH_TIMEOUT_S = 3.0
-
-
-def broker_reachable(bootstrap: str, timeout_s: float) -> bool:
-    """Blocking metadata request to the broker (run it in an executor)."""
-    from confluent_kafka.admin import AdminClient
-
-    AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=timeout_s)
-    return True
 
 
 def prediction_json(prediction: Any) -> dict[str, Any]:
@@ -34,7 +27,9 @@ def prediction_json(prediction: Any) -> dict[str, Any]:
 
 
 def register_pages(app: faust.App, context: WorkerContext) -> None:
-    settings = context.settings
+    kafka, web = context.config.kafka, context.config.web
+    backend = context.config.clickhouse.clickhouse_backend
+    max_text_chars = context.config.batch.max_text_chars
 
     class MetricsPage(View):
         """Prometheus text exposition of ``stream.metrics.Metrics``."""
@@ -52,7 +47,7 @@ def register_pages(app: faust.App, context: WorkerContext) -> None:
             checks = await asyncio.gather(
                 _check(
                     loop.run_in_executor(
-                        None, broker_reachable, settings.kafka_broker, HEALTH_TIMEOUT_S
+                        None, broker_reachable, kafka.kafka_broker, HEALTH_TIMEOUT_S
                     )
                 ),
                 _check(
@@ -67,7 +62,7 @@ def register_pages(app: faust.App, context: WorkerContext) -> None:
             )
             body = {
                 "broker": {**broker, "assigned_partitions": assigned},
-                "clickhouse": {**clickhouse, "backend": settings.clickhouse_backend},
+                "clickhouse": {**clickhouse, "backend": backend},
                 "model": {
                     "status": "ok",
                     "version": context.model.version,
@@ -87,11 +82,11 @@ def register_pages(app: faust.App, context: WorkerContext) -> None:
                 texts = payload["texts"] if isinstance(payload, dict) else None
                 if not isinstance(texts, list) or not texts:
                     raise ValueError('send {"texts": ["review", ...]} with at least one text')
-                if len(texts) > settings.predict_max_texts:
-                    raise ValueError(f"at most {settings.predict_max_texts} texts per request")
+                if len(texts) > web.predict_max_texts:
+                    raise ValueError(f"at most {web.predict_max_texts} texts per request")
                 if not all(isinstance(text, str) for text in texts):
                     raise ValueError("every text must be a string")
-                cleaned = [clean_text(text)[: settings.max_text_chars] for text in texts]
+                cleaned = [clean_text(text)[:max_text_chars] for text in texts]
                 empty = [i for i, text in enumerate(cleaned) if not text]
                 if empty:
                     raise ValueError(f"texts at {empty} are empty after cleaning")

@@ -10,7 +10,15 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stream.settings import PROJECT_ROOT, Settings, add_settings_arguments, settings_from_args
+from stream.config import (
+    PROJECT_ROOT,
+    BatchConfig,
+    KafkaConfig,
+    LogConfig,
+    WorkerConfig,
+    add_config_arguments,
+    resolve,
+)
 
 DEFAULT_CORPUS = PROJECT_ROOT / "data" / "reviews" / "online_shopping_10_cats.zip"
 
@@ -47,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not apply ClickHouse migrations; fail unless the reviews table exists",
     )
-    add_settings_arguments(worker)
+    add_config_arguments(worker, *WorkerConfig.sections().values())
     worker.set_defaults(func=run_worker)
 
     produce = subparsers.add_parser(
@@ -84,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     produce.add_argument(
         "--manifest", type=Path, default=None, help="write one JSON line per event sent here"
     )
-    add_settings_arguments(produce)
+    add_config_arguments(produce, KafkaConfig, BatchConfig, LogConfig)
     produce.set_defaults(func=run_produce)
 
 
@@ -96,33 +104,31 @@ def _configure_logging(level: str) -> None:
     )
 
 
-def topic_names(settings: Settings) -> list[str]:
-    return [settings.input_topic, settings.output_topic, settings.dlq_topic, settings.alerts_topic]
-
-
 def run_worker(args: argparse.Namespace) -> int:
     import faust
 
-    from stream.app import WorkerContext, build_worker_app
-    from stream.local.tansu import create_topics
+    from stream.context import WorkerContext
+    from stream.kafka import ensure_topics
+    from stream.worker import build_worker_app
 
-    settings = settings_from_args(args)
-    _configure_logging(settings.log_level)
+    config = WorkerConfig.resolve(args)
+    _configure_logging(config.log.log_level)
     log = logging.getLogger("reviewpulse.worker")
-    create_topics(settings.kafka_broker, topic_names(settings), settings.topic_partitions)
-    context = WorkerContext.open(settings, migrate=not args.no_migrate)
+    kafka, web = config.kafka, config.web
+    ensure_topics(kafka)
+    context = WorkerContext.open(config, migrate=not args.no_migrate)
     app = build_worker_app(context)
     log.info(
         "worker %s: %s -> %s (dead letters: %s), ClickHouse %s, web http://%s:%d",
-        settings.app_id,
-        settings.input_topic,
-        settings.output_topic,
-        settings.dlq_topic,
-        settings.clickhouse_backend,
-        settings.web_host,
-        settings.web_port,
+        kafka.app_id,
+        kafka.input_topic,
+        kafka.output_topic,
+        kafka.dlq_topic,
+        config.clickhouse.clickhouse_backend,
+        web.web_host,
+        web.web_port,
     )
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = faust.Worker(app, loglevel=config.log.log_level, quiet=True)
     try:
         worker.execute_from_commandline()
     except SystemExit as stop:
@@ -135,11 +141,11 @@ def run_worker(args: argparse.Namespace) -> int:
 def run_produce(args: argparse.Namespace) -> int:
     from confluent_kafka import Producer
 
-    from stream.local.tansu import create_topics
+    from stream.kafka import ensure_topics, producer_config
     from stream.replay import EventFactory, cycle_sources, read_corpus, read_jsonl
 
-    settings = settings_from_args(args)
-    _configure_logging(settings.log_level)
+    kafka, batch = resolve(KafkaConfig, args), resolve(BatchConfig, args)
+    _configure_logging(resolve(LogConfig, args).log_level)
     if not 0 <= args.malformed_share <= 1:
         raise SystemExit("--malformed-share must be within 0..1")
     sources = (
@@ -153,11 +159,12 @@ def run_produce(args: argparse.Namespace) -> int:
         id_prefix=args.id_prefix or uuid.uuid4().hex[:8],
         products_per_category=args.products_per_category,
         malformed_share=args.malformed_share,
-        max_text_chars=settings.max_text_chars,
-        max_event_bytes=settings.max_event_bytes,
+        max_text_chars=batch.max_text_chars,
+        max_event_bytes=batch.max_event_bytes,
     )
-    create_topics(settings.kafka_broker, [settings.input_topic], settings.topic_partitions)
-    producer = Producer(producer_config(settings))
+    ensure_topics(kafka, [kafka.input_topic])
+    # Room for the oversized events a malformed replay sends on purpose.
+    producer = Producer(producer_config(kafka, max_message_bytes=batch.max_event_bytes * 2))
     failures: list[str] = []
 
     def on_delivery(error, _message) -> None:
@@ -176,7 +183,7 @@ def run_produce(args: argparse.Namespace) -> int:
             while True:
                 try:
                     producer.produce(
-                        settings.input_topic, event.value, event.key, on_delivery=on_delivery
+                        kafka.input_topic, event.value, event.key, on_delivery=on_delivery
                     )
                     break
                 except BufferError:
@@ -190,20 +197,8 @@ def run_produce(args: argparse.Namespace) -> int:
             manifest.close()
     elapsed = time.monotonic() - started
     print(
-        f"sent {count} events ({factory.malformed} malformed) to {settings.input_topic} "
+        f"sent {count} events ({factory.malformed} malformed) to {kafka.input_topic} "
         f"in {elapsed:.1f}s ({count / max(elapsed, 1e-9):.0f}/s); "
         f"undelivered {remaining + len(failures)}"
     )
     return 1 if remaining or failures else 0
-
-
-def producer_config(settings: Settings) -> dict[str, object]:
-    """confluent-kafka settings for upstream-like producers (tests and ``produce``)."""
-    return {
-        "bootstrap.servers": settings.kafka_broker,
-        "partitioner": "murmur2_random",  # the partition Faust/aiokafka would pick for a key
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 5,
-        "message.max.bytes": max(1_048_576, settings.max_event_bytes * 2),
-    }

@@ -4,31 +4,79 @@ Both services run on free loopback ports with scratch directories and are stoppe
 the session, so plain ``pytest`` works on any machine with ``clickhouse-server`` installed
 (``bash deploy/local/setup.sh``). Every test gets its own database, topic names and app id
 from ``make_config``, so tests never share state.
+
+A test that talks to a service is marked ``broker`` and/or ``clickhouse`` (so
+``pytest -m "not broker and not clickhouse"`` is the fast unit suite). The marks are enforced:
+a test that uses a service fixture without its mark fails, and an unmarked test that opens a
+network connection or an embedded ClickHouse fails (``_connections_only_when_marked``).
 """
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import chdb.session
 import pytest
 
+from stream.config import WorkerConfig
 from stream.local.cli import OWNED_DIR_NAME, RUN_DIR
 from stream.local.clickhouse_server import ClickHouseServer
 from stream.local.processes import stop_orphans
 from stream.local.tansu import TansuBroker
-from stream.config import WorkerConfig
 
 # Services started here record their PIDs, so a killed test run leaves nothing behind for
 # long: the next session, `reviewpulse down` or .ci/run's exit trap stops them.
 OWNED_DIR = RUN_DIR / OWNED_DIR_NAME
 
 
+# Fixtures that start or open a service, and the mark a test using them must carry.
+SERVICE_FIXTURES: dict[str, str] = {
+    "tansu_broker": "broker",
+    "tansu": "broker",
+    "clickhouse_server": "clickhouse",
+    "chdb_path": "clickhouse",
+}
+SERVICE_MARKS = frozenset(SERVICE_FIXTURES.values())
+
+
+class UnmarkedConnection(AssertionError):
+    """An unmarked test tried to reach a service."""
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _stop_services_of_dead_test_runs() -> None:
     stop_orphans(OWNED_DIR)
+
+
+@pytest.fixture(autouse=True)
+def _connections_only_when_marked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Service fixtures need their mark; an unmarked test may open no connection."""
+    marks = {mark.name for mark in request.node.iter_markers()} & SERVICE_MARKS
+    needed = {
+        mark for fixture, mark in SERVICE_FIXTURES.items() if fixture in request.fixturenames
+    }
+    if needed - marks:
+        pytest.fail(
+            f"{request.node.nodeid} uses service fixtures but is not marked "
+            f"{sorted(needed - marks)}: add pytest.mark.<name> (see tests/conftest.py)"
+        )
+    if marks:
+        return
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise UnmarkedConnection(
+            f"{request.node.nodeid} opens a connection but is not marked broker or clickhouse"
+        )
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(chdb.session, "Session", refuse)
 
 
 @pytest.fixture(scope="session")
@@ -62,37 +110,39 @@ def chdb_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_config(
-    tansu: str, clickhouse_server: ClickHouseServer, chdb_path: Path
-) -> Callable[..., WorkerConfig]:
+def make_config(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., WorkerConfig]:
     """Build a ``WorkerConfig`` pointing at the session's services, unique to this test.
 
     Defaults: native backend on the test server, a fresh database, topic names and app id
-    suffixed with a per-test token, short consumer-group timeouts (Tansu defect C).
-    Flat keyword overrides win, e.g. ``make_config(clickhouse_backend="embedded")``; each
-    section is then ``config.kafka``, ``config.clickhouse``, ...
+    suffixed with a per-test token, short consumer-group timeouts (Tansu defect C). Only the
+    services of the test's marks are started: an unmarked service's address is left at its
+    default. Flat keyword overrides win, e.g. ``make_config(clickhouse_backend="embedded")``;
+    each section is then ``config.kafka``, ``config.clickhouse``, ...
     """
     token = uuid.uuid4().hex[:10]
+    marks = {mark.name for mark in request.node.iter_markers()}
+    values: dict[str, Any] = {
+        "input_topic": f"review.created.{token}",
+        "output_topic": f"review.sentiment.{token}",
+        "dlq_topic": f"review.dead-letter.{token}",
+        "alerts_topic": f"review.alerts.{token}",
+        "app_id": f"reviewpulse-test-{token}",
+        "session_timeout_s": 6.0,
+        "heartbeat_interval_s": 1.0,
+        "worker_data_dir": tmp_path / "worker",
+        "clickhouse_backend": "native",
+        "clickhouse_database": f"test_{token}",
+        "clickhouse_timeout_s": 30.0,
+    }
+    if "broker" in marks:
+        values["kafka_broker"] = request.getfixturevalue("tansu")
+    if "clickhouse" in marks:
+        server: ClickHouseServer = request.getfixturevalue("clickhouse_server")
+        values["clickhouse_host"] = server.host
+        values["clickhouse_port"] = server.port
+        values["chdb_path"] = request.getfixturevalue("chdb_path")
 
     def build(**overrides: Any) -> WorkerConfig:
-        values: dict[str, Any] = {
-            "kafka_broker": tansu,
-            "input_topic": f"review.created.{token}",
-            "output_topic": f"review.sentiment.{token}",
-            "dlq_topic": f"review.dead-letter.{token}",
-            "alerts_topic": f"review.alerts.{token}",
-            "app_id": f"reviewpulse-test-{token}",
-            "session_timeout_s": 6.0,
-            "heartbeat_interval_s": 1.0,
-            "clickhouse_backend": "native",
-            "clickhouse_host": clickhouse_server.host,
-            "clickhouse_port": clickhouse_server.port,
-            "clickhouse_database": f"test_{token}",
-            "clickhouse_timeout_s": 30.0,
-            "chdb_path": chdb_path,
-            "worker_data_dir": chdb_path.parent / "worker",
-        }
-        values.update(overrides)
-        return WorkerConfig.resolve(**values)
+        return WorkerConfig.resolve(**{**values, **overrides})
 
     return build

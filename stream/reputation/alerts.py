@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import schemas
+from stream.events import format_timestamp
 from stream.reputation.rules import AlertKind, Finding, SubjectType
 
 SCHEMA_EVENT = "quality_alert"
@@ -63,11 +64,6 @@ class Window:
     @property
     def minutes(self) -> int:
         return int((self.end - self.start).total_seconds() // 60)
-
-
-def format_timestamp(moment: datetime) -> str:
-    """RFC 3339 UTC with a ``Z`` and whole seconds, as the other schemas use."""
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def alert_id(kind: AlertKind, subject_type: SubjectType, subject: str, start: datetime) -> str:

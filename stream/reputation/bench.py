@@ -1,6 +1,6 @@
 """Benchmark: how long one alert evaluation and the reports take on a loaded database.
 
-    python -m stream.reputation.bench --reviews 500000 --products 2000 [settings flags]
+    python -m stream.reputation.bench --reviews 500000 --products 2000 [config flags]
 
 Fills a FRESH database (``--clickhouse-database``; refused if it already has reviews) with
 synthetic classified reviews over the last 25 hours (one product turned negative in the last
@@ -20,12 +20,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from stream.config import AlertConfig, ClickHouseConfig, add_config_arguments, resolve
 from stream.reputation import reports
 from stream.reputation.engine import AlertEngine
-from stream.rows import REVIEW_COLUMNS
-from stream.settings import Settings, add_settings_arguments, settings_from_args
-from stream.sink.backend import ClickHouse, connect
+from stream.sink.backend import ClickHouse
+from stream.sink.connection import connect
 from stream.sink.migrations import migrate
+from stream.sink.store import REVIEW_COLUMNS
 
 CATEGORIES = ("书籍", "平板", "手机", "水果", "洗发水", "热水器", "蒙牛", "衣服", "计算机", "酒店")
 COMPLAINTS = ("质量差", "损坏", "漏水", "假货", "退货", "发货慢")
@@ -119,19 +120,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reviews", type=int, default=500_000)
     parser.add_argument("--products", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=5)
-    add_settings_arguments(parser)
+    add_config_arguments(parser, ClickHouseConfig, AlertConfig)
     args = parser.parse_args(argv)
-    settings: Settings = settings_from_args(args)
-    ch = connect(settings)
+    clickhouse = resolve(ClickHouseConfig, args)
+    ch = connect(clickhouse)
     migrate(ch)
     if ch.query("SELECT count() FROM reviews")[0][0]:
-        raise SystemExit(f"database {settings.clickhouse_database!r} is not empty; use a new one")
+        raise SystemExit(f"database {clickhouse.clickhouse_database!r} is not empty; use a new one")
     load_s = load(ch, args.reviews, args.products)
     print(
-        f"backend {settings.clickhouse_backend}: loaded {args.reviews:,} reviews for "
+        f"backend {clickhouse.clickhouse_backend}: loaded {args.reviews:,} reviews for "
         f"{args.products:,} products in {load_s:.1f} s ({args.reviews / load_s:,.0f} rows/s)"
     )
-    engine = AlertEngine(settings, ch, DiscardPublisher())
+    engine = AlertEngine(resolve(AlertConfig, args), ch, DiscardPublisher())
     raised: list[str] = []
 
     def evaluate() -> None:

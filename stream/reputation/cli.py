@@ -6,7 +6,13 @@ import argparse
 import json
 from typing import Any
 
-from stream.settings import add_settings_arguments, settings_from_args
+from stream.config import (
+    AlertConfig,
+    ClickHouseConfig,
+    KafkaConfig,
+    add_config_arguments,
+    resolve,
+)
 
 PRODUCT_TABLE = (
     "product_id",
@@ -43,7 +49,7 @@ def register(subparsers: Any) -> None:
     )
     report.add_argument("--hours", type=int, default=24, help="Complaint comparison window.")
     report.add_argument("--json", action="store_true", help="Print JSON instead of tables.")
-    add_settings_arguments(report)
+    add_config_arguments(report, ClickHouseConfig)
     report.set_defaults(func=run_report)
 
     alerts = subparsers.add_parser(
@@ -53,16 +59,15 @@ def register(subparsers: Any) -> None:
         "to the alerts topic and records them in the alerts table. Safe to run beside the "
         "worker: deduplication state is the alerts table.",
     )
-    add_settings_arguments(alerts)
+    add_config_arguments(alerts, KafkaConfig, AlertConfig, ClickHouseConfig)
     alerts.set_defaults(func=run_alerts)
 
 
 def run_report(args: argparse.Namespace) -> int:
     from stream.reputation import reports
-    from stream.sink.backend import connect
+    from stream.sink.connection import connect
 
-    settings = settings_from_args(args)
-    ch = connect(settings)
+    ch = connect(resolve(ClickHouseConfig, args))
     try:
         sections: dict[str, tuple[list[dict[str, Any]], tuple[str, ...]]] = {}
         if args.section in ("all", "products"):
@@ -104,16 +109,16 @@ def run_report(args: argparse.Namespace) -> int:
 def run_alerts(args: argparse.Namespace) -> int:
     import asyncio
 
-    from stream.local.tansu import create_topics
+    from stream.kafka import ensure_topics
     from stream.reputation.engine import AlertEngine
     from stream.reputation.publisher import KafkaAlertPublisher
-    from stream.sink.backend import connect
+    from stream.sink.connection import connect
 
-    settings = settings_from_args(args)
-    create_topics(settings.kafka_broker, [settings.alerts_topic], settings.topic_partitions)
-    ch = connect(settings)
-    publisher = KafkaAlertPublisher(settings)
-    engine = AlertEngine(settings, ch, publisher)
+    kafka = resolve(KafkaConfig, args)
+    ensure_topics(kafka, [kafka.alerts_topic])
+    ch = connect(resolve(ClickHouseConfig, args))
+    publisher = KafkaAlertPublisher(kafka)
+    engine = AlertEngine(resolve(AlertConfig, args), ch, publisher)
     try:
         result = asyncio.run(engine.evaluate())
     finally:

@@ -13,7 +13,8 @@ One evaluation (:meth:`AlertEngine.evaluate`, callable directly):
    broker's ack, then write it ``published``.
 
 All ClickHouse calls are blocking and run in a one-thread executor, which also keeps a
-native connection on one thread. :func:`install` wires the engine into the Faust worker.
+native connection on one thread. :func:`stream.reputation.install.install_reputation`
+wires the engine into the Faust worker.
 """
 
 from __future__ import annotations
@@ -41,10 +42,8 @@ from stream.reputation.publisher import AlertPublisher
 from stream.reputation.rules import Thresholds, deduplicate, evaluate_rules
 
 if TYPE_CHECKING:
-    import faust
-
+    from stream.config import AlertConfig
     from stream.metrics import Metrics
-    from stream.settings import Settings
     from stream.sink.backend import ClickHouse
 
 log = logging.getLogger(__name__)
@@ -76,15 +75,15 @@ class AlertEngine:
 
     def __init__(
         self,
-        settings: Settings,
+        alerts: AlertConfig,
         clickhouse: ClickHouse,
         publisher: AlertPublisher,
         *,
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.settings = settings
-        self.thresholds = Thresholds.from_settings(settings)
+        self.alerts = alerts
+        self.thresholds = Thresholds.from_config(alerts)
         self.clickhouse = clickhouse
         self.publisher = publisher
         self.metrics = metrics
@@ -96,8 +95,8 @@ class AlertEngine:
     def window(self, now: datetime) -> Window:
         return Window.ending_at(
             now,
-            timedelta(minutes=self.settings.alert_window_minutes),
-            timedelta(hours=self.settings.alert_baseline_hours),
+            timedelta(minutes=self.alerts.alert_window_minutes),
+            timedelta(hours=self.alerts.alert_baseline_hours),
         )
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
@@ -155,7 +154,7 @@ class AlertEngine:
         events = []
         for finding in decision.new:
             samples = await self.run_blocking(
-                queries.fetch_samples, ch, finding, window, self.settings.alert_sample_reviews
+                queries.fetch_samples, ch, finding, window, self.alerts.alert_sample_reviews
             )
             events.append(alert_event(finding, window, samples, raised_at=now))
         if events:
@@ -217,101 +216,3 @@ class AlertEngine:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
-
-
-def install(
-    app: faust.App,
-    settings: Settings,
-    *,
-    clickhouse: ClickHouse | None = None,
-    metrics: Metrics | None = None,
-) -> AlertEngine:
-    """Wire the alert engine and the report endpoints into a Faust worker app.
-
-    Call once from the worker's app factory, before the worker starts. It registers:
-
-    * the ``settings.alerts_topic`` topic (raw bytes, key = subject);
-    * a timer every ``settings.alert_interval_s`` seconds that runs
-      :meth:`AlertEngine.evaluate` on one worker of the consumer group: the one assigned
-      partition 0 of the input topic (see :func:`owns_alerting`); a failed evaluation is
-      logged and retried at the next tick;
-    * ``GET /reports/products``, ``/reports/complaints``, ``/reports/alerts`` (JSON).
-
-    ``clickhouse``: the connection the engine and the reports use from their own thread.
-    Default: a new one from ``stream.sink.connect(settings)``, opened on first use. With
-    the embedded backend pass the worker's own chdb connection (one process, one directory).
-    """
-    from stream.reputation import web
-
-    topic = app.topic(
-        settings.alerts_topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.topic_partitions,
-    )
-    from stream.reputation.publisher import FaustAlertPublisher
-
-    if clickhouse is None:
-        from stream.sink.backend import connect
-
-        clickhouse = LazyClickHouse(lambda: connect(settings))
-    engine = AlertEngine(settings, clickhouse, FaustAlertPublisher(topic), metrics=metrics)
-
-    @app.timer(settings.alert_interval_s)
-    async def evaluate_alerts() -> None:
-        if not owns_alerting(app, settings):
-            return
-        try:
-            await engine.evaluate()
-        except Exception:
-            log.exception("alert evaluation failed; retrying at the next tick")
-
-    web.register_pages(app, engine)
-    return engine
-
-
-def owns_alerting(app: faust.App, settings: Settings) -> bool:
-    """True on the one group member that holds partition 0 of the input topic.
-
-    Faust's ``on_leader`` timers need the leader topic, which the worker disables
-    (``topic_disable_leader``), so the group's partition assignment picks the evaluator
-    instead. During a rebalance two members may briefly both evaluate; the alert ids are
-    deterministic and the table is keyed by them, so that costs at most a repeated message.
-    """
-    try:
-        assigned = app.consumer.assignment()
-    except Exception:  # consumer not started yet
-        return False
-    return any(tp.topic == settings.input_topic and tp.partition == 0 for tp in assigned)
-
-
-class LazyClickHouse:
-    """Opens the connection on first use (on the engine's thread, after the worker forked)."""
-
-    def __init__(self, factory: Callable[[], ClickHouse]) -> None:
-        self._factory = factory
-        self._ch: ClickHouse | None = None
-
-    def _get(self) -> ClickHouse:
-        if self._ch is None:
-            self._ch = self._factory()
-        return self._ch
-
-    @property
-    def database(self) -> str:
-        return self._get().database
-
-    def execute(self, sql: str) -> None:
-        self._get().execute(sql)
-
-    def query(self, sql: str) -> list[tuple]:
-        return self._get().query(sql)
-
-    def insert(self, table: str, columns: Any, rows: Any) -> None:
-        self._get().insert(table, columns, rows)
-
-    def close(self) -> None:
-        if self._ch is not None:
-            self._ch.close()

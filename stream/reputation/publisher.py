@@ -1,18 +1,24 @@
 """Publishing alerts to the alerts topic, awaiting the broker's acknowledgement.
 
 Two implementations of one small protocol: :class:`FaustAlertPublisher` sends through the
-worker's Faust producer, :class:`KafkaAlertPublisher` through confluent-kafka (for the
-one-shot ``reviewpulse alerts evaluate`` command and tests that drive the engine directly).
+worker's Faust producer, :class:`KafkaAlertPublisher` through a blocking
+``stream.kafka.AckedProducer`` (for the one-shot ``reviewpulse alerts`` command and tests
+that drive the engine directly). Both raise if any alert was not acknowledged; the engine
+then leaves it pending and publishes it again at the next evaluation.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from stream.kafka import AckedProducer, send_and_await
 
 if TYPE_CHECKING:
-    from stream.settings import Settings
+    from faust.types import TopicT
+
+    from stream.config import KafkaConfig
 
 
 class AlertPublisher(Protocol):
@@ -21,66 +27,32 @@ class AlertPublisher(Protocol):
         them, raise if any was not delivered."""
 
 
-class PublishError(RuntimeError):
-    pass
-
-
 class KafkaAlertPublisher:
-    """confluent-kafka producer (acks=all, idempotent, murmur2 keys like Faust's)."""
+    """Publishes to ``kafka.alerts_topic`` off the event loop; raises
+    ``stream.kafka.DeliveryError`` when an alert is not acknowledged within ``timeout_s``."""
 
-    def __init__(self, settings: Settings, *, timeout_s: float = 30.0) -> None:
-        from confluent_kafka import Producer
-
-        self.topic = settings.alerts_topic
-        self.timeout_s = timeout_s
-        self._producer = Producer(
-            {
-                "bootstrap.servers": settings.kafka_broker,
-                "acks": "all",
-                "enable.idempotence": True,
-                "partitioner": "murmur2_random",
-                "linger.ms": 5,
-            }
-        )
-
-    def _send_blocking(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        errors: list[str] = []
-
-        def on_delivery(error: Any, message: Any) -> None:
-            if error is not None:
-                errors.append(str(error))
-
-        for key, value in messages:
-            self._producer.produce(
-                self.topic, key=key.encode("utf-8"), value=value, on_delivery=on_delivery
-            )
-        remaining = self._producer.flush(self.timeout_s)
-        if remaining:
-            # Not delivered: drop them here; the alerts stay pending and are sent again.
-            self._producer.purge()
-            self._producer.flush(0)
-            raise PublishError(f"{remaining} alert(s) not acknowledged in {self.timeout_s}s")
-        if errors:
-            raise PublishError(f"alert delivery failed: {errors[0]}")
+    def __init__(self, kafka: KafkaConfig, *, timeout_s: float = 30.0) -> None:
+        self.topic = kafka.alerts_topic
+        self._producer = AckedProducer(kafka, timeout_s=timeout_s)
 
     async def publish(self, messages: Sequence[tuple[str, bytes]]) -> None:
         if messages:
+            records = [(key.encode("utf-8"), value, None) for key, value in messages]
             await asyncio.get_running_loop().run_in_executor(
-                None, self._send_blocking, list(messages)
+                None, self._producer.send, self.topic, records
             )
 
     def close(self) -> None:
-        self._producer.flush(self.timeout_s)
+        self._producer.close()
 
 
 class FaustAlertPublisher:
-    """Sends through a Faust topic (raw key and value) and awaits each delivery future."""
+    """Sends through a raw Faust topic (``stream.kafka.raw_topic``) and awaits every ack."""
 
-    def __init__(self, topic: Any) -> None:
+    def __init__(self, topic: TopicT) -> None:
         self.topic = topic
 
     async def publish(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        pending = [
-            await self.topic.send(key=key.encode("utf-8"), value=value) for key, value in messages
-        ]
-        await asyncio.gather(*pending)
+        await send_and_await(
+            self.topic, [(key.encode("utf-8"), value, None) for key, value in messages]
+        )

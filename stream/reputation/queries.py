@@ -8,9 +8,9 @@ is read with ``FINAL`` and ``alerts`` by ``argMax(..., version)``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from stream.reputation.alerts import ALERT_COLUMNS, PENDING, Window
@@ -23,7 +23,9 @@ from stream.reputation.rules import (
     SentimentCounts,
     SubjectType,
 )
-from stream.sink.values import as_utc, quote
+from stream.sink.sql import chunks, in_list, quote
+from stream.sink.sql import datetime_literal as ts
+from stream.sink.values import as_utc
 
 if TYPE_CHECKING:
     from stream.sink.backend import ClickHouse
@@ -33,17 +35,6 @@ COMPLAINT_TABLE = "complaint_minute"
 REVIEWS_TABLE = "reviews"
 ALERTS_TABLE = "alerts"
 TOP_COMPLAINTS = 5
-ID_CHUNK = 2000  # ids per IN (...) list: 18.16 caps a query at 256 KiB
-
-
-def ts(moment: datetime) -> str:
-    """A ClickHouse ``DateTime('UTC')`` literal (whole seconds)."""
-    text = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    return f"toDateTime('{text}', 'UTC')"
-
-
-def in_list(values: Iterable[str]) -> str:
-    return "(" + ", ".join(quote(v) for v in values) + ")"
 
 
 def sentiment_sql(window: Window) -> str:
@@ -144,8 +135,7 @@ def fetch_activity(ch: ClickHouse, window: Window, min_volume: int) -> Activity:
         if sum(counts.values()) >= min_volume
     ]
     tops: dict[str, list[tuple[str, int]]] = {}
-    for start in range(0, len(eligible), ID_CHUNK):
-        chunk = eligible[start : start + ID_CHUNK]
+    for chunk in chunks(eligible):
         for product_id, keyword, n in ch.query(top_complaints_sql(window.start, window.end, chunk)):
             tops.setdefault(product_id, []).append((keyword, int(n)))
     products = [

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from stream.reputation.queries import ALERTS_TABLE, COMPLAINT_TABLE, as_utc
+from stream.reputation.queries import ALERTS_TABLE, COMPLAINT_TABLE
+from stream.sink.values import as_utc
 
 if TYPE_CHECKING:
     from stream.sink.backend import ClickHouse

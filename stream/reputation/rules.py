@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from stream.settings import Settings
+    from stream.config import AlertConfig
 
 # A floor for baseline ratios so that lifts stay finite when nothing negative was seen.
 RATIO_FLOOR = 0.01
@@ -95,7 +95,7 @@ class CategoryActivity:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Rule knobs; :meth:`from_settings` maps the ``alert_*`` settings."""
+    """Rule knobs; :meth:`from_config` maps the ``alert_*`` settings."""
 
     min_volume: int = 20
     negative_ratio: float = 0.5
@@ -107,16 +107,16 @@ class Thresholds:
     cooldown: timedelta = timedelta(minutes=60)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Thresholds:
+    def from_config(cls, alerts: AlertConfig) -> Thresholds:
         return cls(
-            min_volume=settings.alert_min_volume,
-            negative_ratio=settings.alert_negative_ratio,
-            ratio_lift=settings.alert_ratio_lift,
-            complaint_min=settings.alert_keyword_min,
-            complaint_lift=settings.alert_keyword_lift,
-            category_min_volume=settings.alert_category_min_volume,
-            category_drop=settings.alert_category_drop,
-            cooldown=timedelta(minutes=settings.alert_cooldown_minutes),
+            min_volume=alerts.alert_min_volume,
+            negative_ratio=alerts.alert_negative_ratio,
+            ratio_lift=alerts.alert_ratio_lift,
+            complaint_min=alerts.alert_keyword_min,
+            complaint_lift=alerts.alert_keyword_lift,
+            category_min_volume=alerts.alert_category_min_volume,
+            category_drop=alerts.alert_category_drop,
+            cooldown=timedelta(minutes=alerts.alert_cooldown_minutes),
         )
 
 

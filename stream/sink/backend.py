@@ -1,20 +1,17 @@
-"""The ``ClickHouse`` protocol every backend implements, and ``connect(settings)``.
+"""The ``ClickHouse`` protocol every backend implements, and identifier checks. A leaf.
 
-Both backends make ``settings.clickhouse_database`` the connection's current database
-(creating it if needed), so SQL may name tables without a database prefix. Every call
-blocks: the worker runs them in an executor. Query results use the same Python types on
-both backends: ``DateTime`` as timezone-aware UTC ``datetime``, ``Enum8`` as ``str``,
-``Nullable`` as ``None``, ``Array`` as ``list``.
+Both backends make the configured database the connection's current database (creating
+it if needed), so SQL may name tables without a database prefix. Every call blocks: the
+worker runs them in an executor. Query results use the same Python types on both backends:
+``DateTime`` as timezone-aware UTC ``datetime``, ``Enum8`` as ``str``, ``Nullable`` as
+``None``, ``Array`` as ``list``. :func:`stream.sink.connection.connect` opens one.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from stream.settings import Settings
+from typing import Protocol
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -39,15 +36,3 @@ def check_identifier(name: str) -> str:
     if not _IDENTIFIER.match(name):
         raise ValueError(f"not a plain identifier: {name!r}")
     return name
-
-
-def connect(settings: Settings) -> ClickHouse:
-    """A backend for ``settings.clickhouse_backend``; the database exists afterwards."""
-    check_identifier(settings.clickhouse_database)
-    if settings.clickhouse_backend == "native":
-        from stream.sink.native import NativeClickHouse
-
-        return NativeClickHouse.from_settings(settings)
-    from stream.sink.embedded import EmbeddedClickHouse
-
-    return EmbeddedClickHouse(settings.chdb_path, settings.clickhouse_database)

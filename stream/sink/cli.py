@@ -1,29 +1,29 @@
-"""``reviewpulse migrate``: apply the ClickHouse migrations to the configured backend."""
+"""``reviewpulse migrate`` and ``reviewpulse sql``: the configured ClickHouse, by hand."""
 
 from __future__ import annotations
 
 import argparse
 
-from stream.settings import add_settings_arguments, settings_from_args
+from stream.config import ClickHouseConfig, add_config_arguments, resolve
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from stream.sink.backend import connect
+    from stream.sink.connection import connect
     from stream.sink.migrations import load_migrations, migrate
 
-    settings = settings_from_args(args)
-    ch = connect(settings)
+    config = resolve(ClickHouseConfig, args)
+    ch = connect(config)
     try:
         applied = migrate(ch)
     finally:
         ch.close()
     where = (
-        f"{settings.clickhouse_host}:{settings.clickhouse_port}"
-        if settings.clickhouse_backend == "native"
-        else str(settings.chdb_path)
+        f"{config.clickhouse_host}:{config.clickhouse_port}"
+        if config.clickhouse_backend == "native"
+        else str(config.chdb_path)
     )
     total = len(load_migrations())
-    print(f"database {settings.clickhouse_database} on {settings.clickhouse_backend} ({where})")
+    print(f"database {config.clickhouse_database} on {config.clickhouse_backend} ({where})")
     for label in applied:
         print(f"  applied {label}")
     print(f"{len(applied)} applied now; {total - len(applied)} of {total} were applied before")
@@ -32,10 +32,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     from stream.reputation.reports import format_table
-    from stream.sink.backend import connect
+    from stream.sink.connection import connect
 
-    settings = settings_from_args(args)
-    ch = connect(settings)
+    ch = connect(resolve(ClickHouseConfig, args))
     try:
         rows = ch.query(args.query)
     finally:
@@ -54,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Apply the ordered SQL migrations in deploy/clickhouse/migrations that "
         "the database has not seen yet. Safe to run any number of times.",
     )
-    add_settings_arguments(parser)
+    add_config_arguments(parser, ClickHouseConfig)
     parser.set_defaults(func=cmd_migrate)
 
     sql = subparsers.add_parser(
@@ -64,5 +63,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "directory, while no worker holds it). Tables live in --clickhouse-database.",
     )
     sql.add_argument("query", help='the SQL to run, e.g. "SELECT count() FROM reviews FINAL"')
-    add_settings_arguments(sql)
+    add_config_arguments(sql, ClickHouseConfig)
     sql.set_defaults(func=cmd_sql)

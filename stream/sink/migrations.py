@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stream.settings import PROJECT_ROOT
+from stream.config import PROJECT_ROOT
 from stream.sink.backend import ClickHouse
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

@@ -16,7 +16,7 @@ from stream.sink.backend import check_identifier
 from stream.sink.values import from_clickhouse, insert_columns
 
 if TYPE_CHECKING:
-    from stream.settings import Settings
+    from stream.config import ClickHouseConfig
 
 
 class NativeClickHouse:
@@ -52,14 +52,14 @@ class NativeClickHouse:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> NativeClickHouse:
+    def from_config(cls, config: ClickHouseConfig) -> NativeClickHouse:
         return cls(
-            host=settings.clickhouse_host,
-            port=settings.clickhouse_port,
-            database=settings.clickhouse_database,
-            user=settings.clickhouse_user,
-            password=settings.clickhouse_password,
-            timeout_s=settings.clickhouse_timeout_s,
+            host=config.clickhouse_host,
+            port=config.clickhouse_port,
+            database=config.clickhouse_database,
+            user=config.clickhouse_user,
+            password=config.clickhouse_password,
+            timeout_s=config.clickhouse_timeout_s,
         )
 
     def execute(self, sql: str) -> None:

@@ -1,4 +1,5 @@
-"""Writes of classified reviews, idempotent by review_id, and the reads tests and tools need."""
+"""The ``reviews`` table: its columns, writes of classified reviews (idempotent by
+review_id), and the reads tests and tools need."""
 
 from __future__ import annotations
 
@@ -7,12 +8,40 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from stream.rows import REVIEW_COLUMNS  # the one definition of the reviews row
 from stream.sink.backend import ClickHouse
-from stream.sink.values import as_utc, quote
+from stream.sink.sql import chunks, datetime_literal, in_list
+from stream.sink.values import as_utc
 
-# ids per existence query: 18.16's max_query_size is 256 KiB.
-ID_CHUNK = 2000
+# The columns of ``reviews`` (migration 0001), in insert order. A review row is a mapping
+# with these keys or an object with these attributes (``stream.rows.ReviewRow``).
+REVIEW_COLUMNS: tuple[str, ...] = (
+    "review_id",
+    "product_id",
+    "category",
+    "user_id",
+    "rating",
+    "text",
+    "sentiment",
+    "confidence",
+    "prob_negative",
+    "prob_neutral",
+    "prob_positive",
+    "keywords",
+    "complaint_keywords",
+    "model_version",
+    "created_at",
+    "processed_at",
+)
+_REVIEW_ID = REVIEW_COLUMNS.index("review_id")
+_CREATED_AT = REVIEW_COLUMNS.index("created_at")
+
+
+def review_values(row: Mapping[str, Any] | object) -> list[Any]:
+    """A review row's values in :data:`REVIEW_COLUMNS` order, read from a mapping's keys or
+    else from the object's attributes."""
+    if isinstance(row, Mapping):
+        return [row[column] for column in REVIEW_COLUMNS]
+    return [getattr(row, column) for column in REVIEW_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -38,10 +67,7 @@ def month_scope(created: Sequence[datetime]) -> str:
     start = first.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     end = last.replace(day=1, hour=0, minute=0, second=0, microsecond=0) + timedelta(days=32)
     end = end.replace(day=1)
-    return (
-        f" AND created_at >= toDateTime('{start:%Y-%m-%d %H:%M:%S}', 'UTC')"
-        f" AND created_at < toDateTime('{end:%Y-%m-%d %H:%M:%S}', 'UTC')"
-    )
+    return f" AND created_at >= {datetime_literal(start)} AND created_at < {datetime_literal(end)}"
 
 
 class ReviewStore:
@@ -59,33 +85,32 @@ class ReviewStore:
         check reads one month of ids instead of the whole table."""
         scope = month_scope(created) if created else ""
         found: set[str] = set()
-        for start in range(0, len(review_ids), ID_CHUNK):
-            chunk = review_ids[start : start + ID_CHUNK]
-            in_list = ", ".join(quote(review_id) for review_id in chunk)
+        for chunk in chunks(review_ids):
             rows = self.ch.query(
-                f"SELECT review_id FROM reviews WHERE review_id IN ({in_list}){scope}"
+                f"SELECT review_id FROM reviews WHERE review_id IN {in_list(chunk)}{scope}"
             )
             found.update(row[0] for row in rows)
         return found
 
-    def write_reviews(self, rows: Sequence[Mapping[str, Any]]) -> int:
+    def write_reviews(self, rows: Sequence[Mapping[str, Any] | object]) -> int:
         """Insert the rows whose review_id is not stored yet; return how many were inserted.
 
-        Duplicates inside ``rows`` keep their first occurrence. Checking first means the
-        materialized views see each review once, so even the sums in the aggregates stay
-        exact under redelivery (one writer per review_id: the partition's owner).
+        Rows are mappings or objects with the :data:`REVIEW_COLUMNS` (see
+        :func:`review_values`). Duplicates inside ``rows`` keep their first occurrence.
+        Checking first means the materialized views see each review once, so even the sums
+        in the aggregates stay exact under redelivery (one writer per review_id: the
+        partition's owner).
         """
-        batch: dict[str, Mapping[str, Any]] = {}
+        batch: dict[str, list[Any]] = {}
         for row in rows:
-            batch.setdefault(row["review_id"], row)
+            values = review_values(row)
+            batch.setdefault(values[_REVIEW_ID], values)
         if not batch:
             return 0
-        existing = self.existing_ids(list(batch), [row["created_at"] for row in batch.values()])
-        fresh = [row for review_id, row in batch.items() if review_id not in existing]
+        existing = self.existing_ids(list(batch), [v[_CREATED_AT] for v in batch.values()])
+        fresh = [values for review_id, values in batch.items() if review_id not in existing]
         if fresh:
-            self.ch.insert(
-                "reviews", REVIEW_COLUMNS, [[row[c] for c in REVIEW_COLUMNS] for row in fresh]
-            )
+            self.ch.insert("reviews", REVIEW_COLUMNS, fresh)
         return len(fresh)
 
     def count_final(self) -> int:

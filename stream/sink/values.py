@@ -1,16 +1,13 @@
-"""Conversions between Python values and ClickHouse text, shared by both backends."""
+"""Conversions between Python values and ClickHouse data, shared by both backends.
+
+SQL literals are built in ``stream.sink.sql``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
-
-
-def quote(value: str) -> str:
-    """A ClickHouse string literal."""
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -23,11 +23,11 @@ import pytest
 
 import schemas
 from model.text import clean_text
-from stream.app import EXIT_DLQ_LIMIT, EXIT_SINK_DOWN
+from stream.config import KafkaConfig, WorkerConfig
 from stream.local.processes import free_port
+from stream.pipeline.exits import EXIT_DLQ_LIMIT, EXIT_SINK_DOWN
 from stream.replay import MALFORMED_KINDS, EventFactory, ReplayEvent, cycle_sources, read_corpus
-from stream.settings import Settings
-from stream.sink.backend import connect
+from stream.sink.connection import connect
 from stream.worker_cli import DEFAULT_CORPUS
 from tests.stream.harness import (
     WorkerProcess,
@@ -64,14 +64,14 @@ class Replay:
         return [e for e in self.events if e.expected_reason is not None]
 
 
-def make_replay(count: int, *, seed: int, settings: Settings, malformed: float) -> Replay:
+def make_replay(count: int, *, seed: int, config: WorkerConfig, malformed: float) -> Replay:
     """``count`` events, created_at 0.5 s apart over the last hour(s), ~``malformed`` bad."""
     factory = EventFactory(
         seed=seed,
         id_prefix=f"t{seed}",
         malformed_share=malformed,
-        max_text_chars=settings.max_text_chars,
-        max_event_bytes=settings.max_event_bytes,
+        max_text_chars=config.batch.max_text_chars,
+        max_event_bytes=config.batch.max_event_bytes,
     )
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
     sources = cycle_sources(SOURCES, seed)
@@ -79,12 +79,12 @@ def make_replay(count: int, *, seed: int, settings: Settings, malformed: float) 
     return Replay(events)
 
 
-def worker_settings(make_settings: Callable[..., Settings], **overrides) -> Settings:
-    return make_settings(web_port=free_port(), **{**FAST, **overrides})
+def worker_config(make_config: Callable[..., WorkerConfig], **overrides) -> WorkerConfig:
+    return make_config(web_port=free_port(), **{**FAST, **overrides})
 
 
-def reviews_in_clickhouse(settings: Settings) -> Callable[[], int]:
-    ch = connect(settings)
+def reviews_in_clickhouse(config: WorkerConfig) -> Callable[[], int]:
+    ch = connect(config.clickhouse)
 
     def count() -> int:
         try:
@@ -95,9 +95,9 @@ def reviews_in_clickhouse(settings: Settings) -> Callable[[], int]:
     return count
 
 
-def dead_letters(settings: Settings) -> list[dict]:
+def dead_letters(config: WorkerConfig) -> list[dict]:
     letters = []
-    for message in read_topic(settings.kafka_broker, settings.dlq_topic):
+    for message in read_topic(config.kafka.kafka_broker, config.kafka.dlq_topic):
         payload = json.loads(message.value())
         errors = list(schemas.validator("dead_letter", 1).iter_errors(payload))
         assert errors == [], errors
@@ -108,10 +108,10 @@ def dead_letters(settings: Settings) -> list[dict]:
     return letters
 
 
-def sentiment_events(settings: Settings) -> list[dict]:
+def sentiment_events(config: WorkerConfig) -> list[dict]:
     events = []
     validator = schemas.validator("review_sentiment", 1)
-    for message in read_topic(settings.kafka_broker, settings.output_topic):
+    for message in read_topic(config.kafka.kafka_broker, config.kafka.output_topic):
         payload = json.loads(message.value())
         assert not list(validator.iter_errors(payload))
         assert message.key().decode() == payload["product_id"]
@@ -119,7 +119,7 @@ def sentiment_events(settings: Settings) -> list[dict]:
     return events
 
 
-def check_outcome(settings: Settings, replay: Replay, rows: Callable[[str], list[tuple]]) -> None:
+def check_outcome(config: WorkerConfig, replay: Replay, rows: Callable[[str], list[tuple]]) -> None:
     """Every valid review once in ClickHouse, at least once on the topic, every malformed
     one dead-lettered with its reason, and the per-minute aggregates exact."""
     valid_ids = {e.review_id for e in replay.valid}
@@ -149,14 +149,14 @@ def check_outcome(settings: Settings, replay: Replay, rows: Callable[[str], list
         expect = (sent["product_id"], sent["category"], sent["user_id"], sent.get("rating"))
         assert stored_rows[event.review_id] == (*expect, clean_text(sent["text"]), when)
 
-    published = sentiment_events(settings)
+    published = sentiment_events(config)
     assert len(published) >= len(valid_ids)
     by_id = {event["review_id"]: event for event in published}
     assert set(by_id) == valid_ids
     stored_sentiment = {row[0]: str(row[2]) for row in stored}
     assert all(by_id[rid]["sentiment"] == stored_sentiment[rid] for rid in valid_ids)
 
-    letters = dead_letters(settings)
+    letters = dead_letters(config)
     expected = {hashlib.sha256(e.value).hexdigest(): e for e in replay.malformed}
     seen = {}
     for letter in letters:
@@ -184,14 +184,14 @@ def check_outcome(settings: Settings, replay: Replay, rows: Callable[[str], list
     assert got == dict(want)
 
 
-def test_end_to_end_native(make_settings, tmp_path: Path) -> None:
-    settings = worker_settings(make_settings)
-    replay = make_replay(5000, seed=1, settings=settings, malformed=0.05)
+def test_end_to_end_native(make_config, tmp_path: Path) -> None:
+    config = worker_config(make_config)
+    replay = make_replay(5000, seed=1, config=config, malformed=0.05)
     assert 150 < len(replay.malformed) < 350
-    produce(settings, replay.events)
-    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    produce(config.kafka, replay.events)
+    worker = WorkerProcess(config, tmp_path / "worker.log").start()
     try:
-        stored = reviews_in_clickhouse(settings)
+        stored = reviews_in_clickhouse(config)
         wait_for(
             lambda: stored() >= len(replay.valid),
             timeout_s=240,
@@ -201,7 +201,7 @@ def test_end_to_end_native(make_settings, tmp_path: Path) -> None:
         status, health = worker.get_json("/health")
         assert status == 200, health
         assert health["model"]["version"]
-        assert len(health["broker"]["assigned_partitions"]) == settings.topic_partitions
+        assert len(health["broker"]["assigned_partitions"]) == config.kafka.topic_partitions
         status, answer = worker.post_json("/predict", {"texts": ["质量很差，漏水了", "很好用"]})
         assert status == 200, answer
         assert [p["label"] for p in answer["predictions"]] == ["negative", "positive"]
@@ -215,18 +215,18 @@ def test_end_to_end_native(make_settings, tmp_path: Path) -> None:
     finally:
         if worker.alive():
             worker.kill9()
-    ch = connect(settings)
-    check_outcome(settings, replay, ch.query)
+    ch = connect(config.clickhouse)
+    check_outcome(config, replay, ch.query)
 
 
-def test_kill_9_mid_stream_loses_nothing(make_settings, tmp_path: Path) -> None:
-    settings = worker_settings(make_settings, batch_size=32)
-    replay = make_replay(3000, seed=2, settings=settings, malformed=0.05)
-    stored = reviews_in_clickhouse(settings)
+def test_kill_9_mid_stream_loses_nothing(make_config, tmp_path: Path) -> None:
+    config = worker_config(make_config, batch_size=32)
+    replay = make_replay(3000, seed=2, config=config, malformed=0.05)
+    stored = reviews_in_clickhouse(config)
     log = tmp_path / "worker.log"
-    feeder = threading.Thread(target=_produce_slowly, args=(settings, replay.events, 4.0))
-    first = WorkerProcess(settings, log).start()
-    second = WorkerProcess(settings, log)
+    feeder = threading.Thread(target=_produce_slowly, args=(config.kafka, replay.events, 4.0))
+    first = WorkerProcess(config, log).start()
+    second = WorkerProcess(config, log)
     try:
         feeder.start()
         wait_for(lambda: stored() >= 600, timeout_s=180, what="600 rows", worker=first)
@@ -246,64 +246,64 @@ def test_kill_9_mid_stream_loses_nothing(make_settings, tmp_path: Path) -> None:
         for worker in (first, second):
             if worker.alive():
                 worker.kill9()
-    check_outcome(settings, replay, connect(settings).query)
+    check_outcome(config, replay, connect(config.clickhouse).query)
 
 
-def _produce_slowly(settings: Settings, events: list[ReplayEvent], seconds: float) -> None:
+def _produce_slowly(kafka: KafkaConfig, events: list[ReplayEvent], seconds: float) -> None:
     chunks = 20
     size = len(events) // chunks + 1
     for i in range(chunks):
-        produce(settings, events[i * size : (i + 1) * size])
+        produce(kafka, events[i * size : (i + 1) * size])
         time.sleep(seconds / chunks)
 
 
-def test_sink_down_stops_worker_without_commit_then_recovers(make_settings, tmp_path) -> None:
-    settings = worker_settings(make_settings)
-    first_part = make_replay(300, seed=3, settings=settings, malformed=0.0)
-    second_part = make_replay(200, seed=4, settings=settings, malformed=0.0)
-    produce(settings, first_part.events)
-    stored = reviews_in_clickhouse(settings)
+def test_sink_down_stops_worker_without_commit_then_recovers(make_config, tmp_path) -> None:
+    config = worker_config(make_config)
+    first_part = make_replay(300, seed=3, config=config, malformed=0.0)
+    second_part = make_replay(200, seed=4, config=config, malformed=0.0)
+    produce(config.kafka, first_part.events)
+    stored = reviews_in_clickhouse(config)
     log = tmp_path / "worker.log"
-    worker = WorkerProcess(settings, log).start()
+    worker = WorkerProcess(config, log).start()
     try:
         wait_for(lambda: stored() == 300, timeout_s=180, what="first 300 rows", worker=worker)
-        wait_for(lambda: committed_total(settings) == 300, timeout_s=30, what="commit of 300")
-        ch = connect(settings)
+        wait_for(lambda: committed_total(config.kafka) == 300, timeout_s=30, what="commit of 300")
+        ch = connect(config.clickhouse)
         ch.execute("RENAME TABLE reviews TO reviews_parked")  # the sink is now broken
-        produce(settings, second_part.events)
+        produce(config.kafka, second_part.events)
         assert worker.wait_exit(timeout_s=120) == EXIT_SINK_DOWN
         assert "stopping without acking the batch" in log.read_text()
-        assert committed_total(settings) == 300  # nothing of the failed batch committed
+        assert committed_total(config.kafka) == 300  # nothing of the failed batch committed
         ch.execute("RENAME TABLE reviews_parked TO reviews")
-        worker = WorkerProcess(settings, log).start()
+        worker = WorkerProcess(config, log).start()
         wait_for(lambda: stored() == 500, timeout_s=180, what="all 500 rows", worker=worker)
-        wait_for(lambda: committed_total(settings) == 500, timeout_s=30, what="commit of 500")
+        wait_for(lambda: committed_total(config.kafka) == 500, timeout_s=30, what="commit of 500")
         assert worker.stop() == 0
     finally:
         if worker.alive():
             worker.kill9()
-    check_outcome(settings, Replay(first_part.events + second_part.events), ch.query)
+    check_outcome(config, Replay(first_part.events + second_part.events), ch.query)
 
 
-def test_dlq_limit_stops_worker_without_commit(make_settings, tmp_path: Path) -> None:
-    settings = worker_settings(make_settings, dlq_limit_window=40, dlq_limit_ratio=0.9)
-    bad = make_replay(60, seed=5, settings=settings, malformed=1.0)
-    produce(settings, bad.events)
-    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+def test_dlq_limit_stops_worker_without_commit(make_config, tmp_path: Path) -> None:
+    config = worker_config(make_config, dlq_limit_window=40, dlq_limit_ratio=0.9)
+    bad = make_replay(60, seed=5, config=config, malformed=1.0)
+    produce(config.kafka, bad.events)
+    worker = WorkerProcess(config, tmp_path / "worker.log").start()
     try:
         assert worker.wait_exit(timeout_s=120) == EXIT_DLQ_LIMIT
         assert "DLQ limit" in worker.log_tail()
-        assert committed_total(settings) < 60
+        assert committed_total(config.kafka) < 60
     finally:
         if worker.alive():
             worker.kill9()
 
 
-def test_end_to_end_embedded_chdb(make_settings, tmp_path: Path) -> None:
-    settings = worker_settings(make_settings, clickhouse_backend="embedded")
-    replay = make_replay(2000, seed=6, settings=settings, malformed=0.05)
-    produce(settings, replay.events)
-    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+def test_end_to_end_embedded_chdb(make_config, tmp_path: Path) -> None:
+    config = worker_config(make_config, clickhouse_backend="embedded")
+    replay = make_replay(2000, seed=6, config=config, malformed=0.05)
+    produce(config.kafka, replay.events)
+    worker = WorkerProcess(config, tmp_path / "worker.log").start()
     try:
         # the worker owns the chdb directory: watch its metrics, read the data afterwards
         def processed() -> bool:
@@ -320,8 +320,8 @@ def test_end_to_end_embedded_chdb(make_settings, tmp_path: Path) -> None:
     finally:
         if worker.alive():
             worker.kill9()
-    ch = connect(settings)
+    ch = connect(config.clickhouse)
     try:
-        check_outcome(settings, replay, ch.query)
+        check_outcome(config, replay, ch.query)
     finally:
         ch.close()

@@ -9,20 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from stream.settings import PROJECT_ROOT, settings_env
+from stream.config import PROJECT_ROOT
 from tests.stream.harness import read_topic
 
 pytestmark = pytest.mark.broker
 
 
-def test_produce_replays_the_corpus_with_malformed_events(make_settings, tmp_path: Path) -> None:
-    settings = make_settings()
+def test_produce_replays_the_corpus_with_malformed_events(make_config, tmp_path: Path) -> None:
+    config = make_config()
     manifest = tmp_path / "manifest.jsonl"
     command = "produce --count 120 --rate 0 --malformed-share 0.25 --seed 4 --id-prefix cli"
     done = subprocess.run(
         [sys.executable, "-m", "stream.cli", *command.split(), "--manifest", str(manifest)],
         cwd=PROJECT_ROOT,
-        env=settings_env(settings),
+        env=config.env(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -34,7 +34,7 @@ def test_produce_replays_the_corpus_with_malformed_events(make_settings, tmp_pat
     bad = [line for line in lines if line["expected_reason"]]
     assert 10 < len(bad) < 60
 
-    messages = read_topic(settings.kafka_broker, settings.input_topic, idle_s=1.0)
+    messages = read_topic(config.kafka.kafka_broker, config.kafka.input_topic, idle_s=1.0)
     assert len(messages) == 120
     partitions = {m.partition() for m in messages}
     assert len(partitions) > 1

@@ -1,9 +1,10 @@
-"""Row building matches the reviews columns; the sentiment event matches its schema."""
+"""The row and the sentiment event of one classified review: the row has the reviews
+columns, the event matches its schema, and both carry the same prediction."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 import schemas
 from stream.events import to_json_bytes
 from stream.keywords import ReviewTerms
-from stream.rows import REVIEW_COLUMNS, build_review_row, build_sentiment_event
+from stream.rows import ClassifiedReview, build_review_row, build_sentiment_event
 from stream.validation import ValidReview, parse_review
 
 ARCHITECTURE_COLUMNS = [
@@ -64,9 +65,15 @@ NEGATIVE = FakePrediction("negative", 0.9, {"negative": 0.9, "neutral": 0.06, "p
 PROCESSED = datetime(2026, 11, 27, 5, 2, 0, 999_000, tzinfo=UTC)
 
 
+def classified(rating: int | None = 2, prediction: FakePrediction = NEGATIVE) -> ClassifiedReview:
+    return ClassifiedReview.of(
+        review(rating), TERMS, prediction, model_version="m1", processed_at=PROCESSED
+    )
+
+
 def test_row_has_exactly_the_reviews_columns() -> None:
-    row = build_review_row(review(), TERMS, NEGATIVE, model_version="m1", processed_at=PROCESSED)
-    assert list(row) == ARCHITECTURE_COLUMNS == list(REVIEW_COLUMNS)
+    row = asdict(build_review_row(classified()))
+    assert list(row) == ARCHITECTURE_COLUMNS
     assert row["text"] == "漏水了,退货!"
     assert row["sentiment"] == "negative"
     assert (row["prob_negative"], row["prob_neutral"], row["prob_positive"]) == (0.9, 0.06, 0.04)
@@ -76,20 +83,24 @@ def test_row_has_exactly_the_reviews_columns() -> None:
     assert row["keywords"] == ["漏水", "退货"] and row["complaint_keywords"] == ["漏水"]
 
 
-def test_sentiment_event_is_built_from_the_row_and_validates() -> None:
+def test_sentiment_event_validates_and_agrees_with_the_row() -> None:
     for rating in (2, None):
-        row = build_review_row(
-            review(rating), TERMS, NEGATIVE, model_version="m1", processed_at=PROCESSED
-        )
-        payload = json.loads(to_json_bytes(build_sentiment_event(row)))
+        one = classified(rating)
+        payload = json.loads(to_json_bytes(build_sentiment_event(one)))
         errors = [e.message for e in schemas.validator("review_sentiment", 1).iter_errors(payload)]
         assert errors == []
         assert payload["created_at"] == "2026-11-27T05:01:12Z"
         assert payload["rating"] == rating
         assert payload["probabilities"] == {"negative": 0.9, "neutral": 0.06, "positive": 0.04}
+        row = build_review_row(one)
+        assert (payload["review_id"], payload["sentiment"], payload["model_version"]) == (
+            row.review_id,
+            row.sentiment,
+            row.model_version,
+        )
 
 
 def test_unknown_model_label_is_rejected() -> None:
     odd = FakePrediction("angry", 1.0, {"angry": 1.0})
     with pytest.raises(ValueError, match="angry"):
-        build_review_row(review(), TERMS, odd, model_version="m1", processed_at=PROCESSED)
+        classified(prediction=odd)

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
-from stream.settings import PROJECT_ROOT
+from stream.config import PROJECT_ROOT
 from stream.sink.backend import ClickHouse
 from stream.sink.store import ReviewStore
-from tests.reputation.scenario import Scenario
+from tests.stream.reputation.scenario import Scenario
 
 GRAFANA = PROJECT_ROOT / "deploy" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "reviewpulse.json"

@@ -1,8 +1,8 @@
 """Hand-built review rows for the reputation tests, made by the stream's own transforms.
 
 Texts are cleaned with ``model.text.clean_text`` and segmented by ``stream.keywords``
-(so complaint keywords come from the real lexicon); rows come from
-``stream.rows.build_review_row``. The sentiment is the scenario's input, given as the
+(so complaint keywords come from the real lexicon); rows are ``stream.rows.ReviewRow``s
+from ``stream.rows.build_review_row``. The sentiment is the scenario's input, given as the
 model's prediction, because the model is not what these tests are about.
 """
 
@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
 
 from model.text import clean_text
 from stream.events import ReviewCreated, format_timestamp
 from stream.keywords import Keywords
-from stream.rows import build_review_row
+from stream.rows import ClassifiedReview, ReviewRow, build_review_row
 from stream.validation import ValidReview
 
 POSITIVE_TEXT = "东西很好用，物流也快，非常满意，推荐购买"
@@ -53,7 +52,7 @@ def review_row(
     *,
     text: str | None = None,
     rating: int | None = None,
-) -> dict[str, Any]:
+) -> ReviewRow:
     """One ``reviews`` row as the worker would write it."""
     if text is None:
         text = {"positive": POSITIVE_TEXT, "neutral": NEUTRAL_TEXT}.get(sentiment, NEGATIVE_TEXT)
@@ -70,11 +69,13 @@ def review_row(
     cleaned = clean_text(text)
     review = ValidReview(event=event, clean_text=cleaned, created_at=created_at.astimezone(UTC))
     return build_review_row(
-        review,
-        keywords().extract(cleaned),
-        prediction(sentiment),
-        model_version="test",
-        processed_at=created_at,
+        ClassifiedReview.of(
+            review,
+            keywords().extract(cleaned),
+            prediction(sentiment),
+            model_version="test",
+            processed_at=created_at,
+        )
     )
 
 
@@ -96,7 +97,7 @@ class Scenario:
     products: int = 50
     baseline_reviews: int = 40  # per product, over the 24 h before the window
     window_reviews: int = 30  # per product, in the last hour
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[ReviewRow] = field(default_factory=list)
 
     @staticmethod
     def product_id(i: int) -> str:
@@ -129,7 +130,7 @@ class Scenario:
             )
         assert n >= 0
 
-    def steady_history(self) -> list[dict[str, Any]]:
+    def steady_history(self) -> list[ReviewRow]:
         """The baseline: 24 h before the last hour, steady for every product."""
         start, end = self.now - timedelta(hours=24), self.now - timedelta(minutes=70)
         rows_before = len(self.rows)
@@ -137,7 +138,7 @@ class Scenario:
             self._steady(i, spread(start, end, self.baseline_reviews), self.baseline_reviews, "b")
         return self.rows[rows_before:]
 
-    def steady_window(self, skip: set[int] | frozenset[int] = frozenset()) -> list[dict]:
+    def steady_window(self, skip: set[int] | frozenset[int] = frozenset()) -> list[ReviewRow]:
         """The last hour, steady, for every product except ``skip``."""
         start, end = self.now - timedelta(minutes=50), self.now - timedelta(minutes=2)
         rows_before = len(self.rows)
@@ -146,7 +147,7 @@ class Scenario:
                 self._steady(i, spread(start, end, self.window_reviews), self.window_reviews, "w")
         return self.rows[rows_before:]
 
-    def turned_negative(self, i: int, n: int = 30, negative_share: float = 0.8) -> list[dict]:
+    def turned_negative(self, i: int, n: int = 30, negative_share: float = 0.8) -> list[ReviewRow]:
         """Product ``i`` in the last hour: mostly negative, with complaint words."""
         start, end = self.now - timedelta(minutes=20), self.now
         negatives = round(n * negative_share)
@@ -164,7 +165,7 @@ class Scenario:
         self.rows.extend(rows)
         return rows
 
-    def newcomer(self, product_id: str = "NEW-1", category: str = "手机") -> list[dict]:
+    def newcomer(self, product_id: str = "NEW-1", category: str = "手机") -> list[ReviewRow]:
         """A product with no history and 3 negative complaint reviews just now."""
         rows = [
             review_row(

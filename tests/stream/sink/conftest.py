@@ -6,23 +6,26 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from stream.settings import Settings
-from stream.sink.backend import ClickHouse, connect
+from stream.config import ClickHouseConfig, WorkerConfig
+from stream.sink.backend import ClickHouse
+from stream.sink.connection import connect
 from stream.sink.migrations import migrate
 
 BACKENDS = ("native", "embedded")
 
 
 @pytest.fixture(params=BACKENDS)
-def backend_settings(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]):
-    """Settings for a fresh database on the 18.16 server ('native') or chdb ('embedded')."""
-    return make_settings(clickhouse_backend=request.param)
+def backend_config(
+    request: pytest.FixtureRequest, make_config: Callable[..., WorkerConfig]
+) -> ClickHouseConfig:
+    """A fresh database on the 18.16 server ('native') or in chdb ('embedded')."""
+    return make_config(clickhouse_backend=request.param).clickhouse
 
 
 @pytest.fixture
-def raw_ch(backend_settings: Settings) -> Iterator[ClickHouse]:
+def raw_ch(backend_config: ClickHouseConfig) -> Iterator[ClickHouse]:
     """A connection to an empty database."""
-    ch = connect(backend_settings)
+    ch = connect(backend_config)
     try:
         yield ch
     finally:

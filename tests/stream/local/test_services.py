@@ -8,16 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from clickhouse_driver import Client
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
+from stream.kafka import create_topics
 from stream.local import cli as local_cli
 from stream.local.clickhouse_server import ClickHouseServer
 from stream.local.processes import free_port, pid_alive, stop_orphans
-from stream.local.tansu import TansuBroker, create_topics
+from stream.local.tansu import TansuBroker
 
 
+@pytest.mark.broker
 def test_tansu_fixture_round_trips_a_message(tansu: str) -> None:
     topic = "local-roundtrip"
     create_topics(tansu, [topic], partitions=3)
@@ -48,6 +51,7 @@ def test_tansu_fixture_round_trips_a_message(tansu: str) -> None:
         consumer.close()
 
 
+@pytest.mark.clickhouse
 def test_clickhouse_fixture_is_18_16_in_utc(clickhouse_server: ClickHouseServer) -> None:
     client = Client(host=clickhouse_server.host, port=clickhouse_server.port)
     try:
@@ -59,12 +63,15 @@ def test_clickhouse_fixture_is_18_16_in_utc(clickhouse_server: ClickHouseServer)
     assert Path(clickhouse_server.root, "data").is_dir()
 
 
+@pytest.mark.broker
 def test_broker_stops_and_frees_its_port(tmp_path: Path) -> None:
     with TansuBroker(log_path=tmp_path / "t.log") as broker:
         assert broker.process is not None and broker.process.poll() is None
     assert broker.process.returncode is not None
 
 
+@pytest.mark.broker
+@pytest.mark.clickhouse
 def test_up_and_down_record_and_stop_services(tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     kafka_port, ch_port = free_port(), free_port()
@@ -104,6 +111,7 @@ def test_missing_server_binary_says_how_to_install(monkeypatch, tmp_path: Path) 
         raise AssertionError("expected FileNotFoundError")
 
 
+@pytest.mark.broker
 def test_services_of_a_killed_owner_are_stopped_but_live_owners_are_left_alone(
     tmp_path: Path,
 ) -> None:

@@ -3,52 +3,19 @@ duplicate delivery."""
 
 from __future__ import annotations
 
-import random
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import make_dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stream.rows import REVIEW_COLUMNS
 from stream.sink.backend import ClickHouse
 from stream.sink.embedded import EmbeddedClickHouse
-from stream.sink.store import MinuteCounts, ReviewStore, month_scope
-
-SENTIMENTS = ("negative", "neutral", "positive")
-START = datetime(2026, 3, 31, 23, 58, 0, tzinfo=UTC)  # spans a month boundary (partitions)
-
-
-def make_rows(count: int, seed: int = 7) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    words = ["质量", "物流", "客服", "包装", "价格", "漏水", "破损"]
-    rows = []
-    for i in range(count):
-        sentiment = rng.choice(SENTIMENTS)
-        complaints = rng.sample(["质量差", "漏水", "假货"], rng.randint(0, 2))
-        rows.append(
-            {
-                "review_id": f"r-{i:05d}",
-                "product_id": f"p{rng.randint(1, 4)}",
-                "category": rng.choice(["家电", "服装"]),
-                "user_id": f"u{rng.randint(1, 50)}",
-                "rating": rng.choice([None, 1, 2, 3, 4, 5]),
-                "text": f"评论 {i} 'quote' \"dq\" \\ back;slash\n换行",
-                "sentiment": sentiment,
-                "confidence": rng.choice([0.5, 0.75, 0.875]),
-                "prob_negative": 0.25,
-                "prob_neutral": 0.25,
-                "prob_positive": 0.5,
-                "keywords": rng.sample(words, rng.randint(0, 3)),
-                "complaint_keywords": complaints,
-                "model_version": "test-1",
-                "created_at": START + timedelta(seconds=rng.randint(0, 299)),
-                "processed_at": START + timedelta(minutes=10),
-            }
-        )
-    return rows
+from stream.sink.store import REVIEW_COLUMNS, MinuteCounts, ReviewStore, month_scope, review_values
+from tests.stream.sink.reviews import START, make_rows
 
 
 def expected_minutes(rows: list[dict[str, Any]]) -> list[MinuteCounts]:
@@ -89,6 +56,7 @@ def expected_keywords(rows: list[dict[str, Any]]) -> list[tuple]:
     return [(*key, n) for key, n in sorted(counts.items())]
 
 
+@pytest.mark.clickhouse
 def test_every_column_type_round_trips(ch: ClickHouse) -> None:
     rows = make_rows(40)
     rows[0] |= {"rating": None, "keywords": [], "complaint_keywords": [], "text": ""}
@@ -109,6 +77,7 @@ def test_every_column_type_round_trips(ch: ClickHouse) -> None:
         assert got["created_at"].tzinfo is not None
 
 
+@pytest.mark.clickhouse
 def test_datetimes_are_stored_as_utc_whatever_the_input_zone(ch: ClickHouse) -> None:
     row = make_rows(1)[0]
     row["created_at"] = START.astimezone(timezone(timedelta(hours=8)))  # 07:58 in Shanghai
@@ -119,6 +88,7 @@ def test_datetimes_are_stored_as_utc_whatever_the_input_zone(ch: ClickHouse) -> 
     ]
 
 
+@pytest.mark.clickhouse
 def test_redelivery_and_overlapping_batches_leave_exact_counts(ch: ClickHouse) -> None:
     rows = make_rows(300)
     store = ReviewStore(ch)
@@ -138,6 +108,7 @@ def test_redelivery_and_overlapping_batches_leave_exact_counts(ch: ClickHouse) -
     assert store.negative_keyword_counts() == expected_keywords(rows)
 
 
+@pytest.mark.clickhouse
 def test_duplicates_inside_one_batch_are_written_once(ch: ClickHouse) -> None:
     rows = make_rows(10)
     store = ReviewStore(ch)
@@ -145,10 +116,11 @@ def test_duplicates_inside_one_batch_are_written_once(ch: ClickHouse) -> None:
     assert ch.query("SELECT count() FROM reviews") == [(10,)]  # not even before merges
 
 
+@pytest.mark.clickhouse
 def test_counts_stay_exact_when_a_duplicate_bypasses_the_store(ch: ClickHouse) -> None:
     """Two writers racing on one review_id both insert; uniqExact states and FINAL absorb it."""
     rows = make_rows(120)
-    table_rows = [[row[c] for c in REVIEW_COLUMNS] for row in rows]
+    table_rows = [review_values(row) for row in rows]
     ch.insert("reviews", REVIEW_COLUMNS, table_rows)
     ch.insert("reviews", REVIEW_COLUMNS, table_rows[:60])
     store = ReviewStore(ch)
@@ -161,6 +133,7 @@ def test_counts_stay_exact_when_a_duplicate_bypasses_the_store(ch: ClickHouse) -
     assert store.negative_keyword_counts() == expected_keywords(rows)
 
 
+@pytest.mark.clickhouse
 def test_concurrent_writers_from_threads(ch: ClickHouse) -> None:
     rows = make_rows(400)
     store = ReviewStore(ch)
@@ -171,13 +144,28 @@ def test_concurrent_writers_from_threads(ch: ClickHouse) -> None:
     assert store.count_final() == 400
 
 
-def test_row_builder_columns_match_the_table(ch: ClickHouse) -> None:
+@pytest.mark.clickhouse
+def test_review_columns_are_the_migrated_table_columns(ch: ClickHouse) -> None:
     columns = ch.query(
         "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'reviews'"
     )
-    assert {c[0] for c in columns} == set(REVIEW_COLUMNS)
+    assert tuple(c[0] for c in columns) == REVIEW_COLUMNS
 
 
+@pytest.mark.clickhouse
+def test_rows_may_be_objects_with_one_attribute_per_column(ch: ClickHouse) -> None:
+    """What the worker writes: frozen row objects (``stream.rows.ReviewRow``), not dicts."""
+    Row = make_dataclass("Row", REVIEW_COLUMNS, frozen=True)
+    rows = make_rows(20)
+    store = ReviewStore(ch)
+    assert store.write_reviews([Row(**row) for row in rows[:10]]) == 10
+    assert store.write_reviews([Row(**row) for row in rows]) == 10  # mixed redelivery
+    assert store.write_reviews(rows[5:15]) == 0
+    assert [r["review_id"] for r in store.read_reviews()] == [r["review_id"] for r in rows]
+    assert review_values(Row(**rows[0])) == review_values(rows[0])
+
+
+@pytest.mark.clickhouse
 def test_embedded_refuses_a_second_directory_with_a_clear_error(tmp_path: Path) -> None:
     first = EmbeddedClickHouse(tmp_path / "a", "db1")
     try:
@@ -200,6 +188,7 @@ def test_month_scope_covers_whole_months_across_a_year_end() -> None:
     )
 
 
+@pytest.mark.clickhouse
 def test_redelivery_is_found_in_every_month_of_the_batch(ch: ClickHouse) -> None:
     rows = make_rows(60)
     for i, row in enumerate(rows):  # three months: Feb, Mar (START), Apr

@@ -24,6 +24,7 @@ def table_names(ch: ClickHouse) -> set[str]:
     }
 
 
+@pytest.mark.clickhouse
 def test_every_migration_applies_once_then_nothing(raw_ch: ClickHouse) -> None:
     labels = [m.label for m in load_migrations()]
     assert migrate(raw_ch) == labels
@@ -36,6 +37,7 @@ def test_every_migration_applies_once_then_nothing(raw_ch: ClickHouse) -> None:
     assert [f"{v:04d}_{n}" for v, n in ledger] == labels
 
 
+@pytest.mark.clickhouse
 def test_only_missing_migrations_apply_and_changed_ones_are_refused(
     raw_ch: ClickHouse, tmp_path: Path
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from stream.config import AlertConfig
 from stream.reputation.rules import (
     AlertKind,
     CategoryActivity,
@@ -33,6 +34,23 @@ T = Thresholds(
     cooldown=timedelta(minutes=60),
 )
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def test_thresholds_come_from_the_alert_config():
+    alerts = AlertConfig(
+        alert_min_volume=20,
+        alert_negative_ratio=0.5,
+        alert_ratio_lift=2.0,
+        alert_keyword_min=10,
+        alert_keyword_lift=2.0,
+        alert_category_min_volume=50,
+        alert_category_drop=0.3,
+        alert_cooldown_minutes=60,
+    )
+    assert Thresholds.from_config(alerts) == T
+    assert Thresholds.from_config(alerts.model_copy(update={"alert_cooldown_minutes": 5})) == (
+        Thresholds(**{**T.__dict__, "cooldown": timedelta(minutes=5)})
+    )
 
 
 def counts(neg: int, neu: int, pos: int) -> SentimentCounts:

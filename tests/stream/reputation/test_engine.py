@@ -13,16 +13,16 @@ from datetime import UTC, datetime
 
 import pytest
 
+from stream.config import ClickHouseConfig, KafkaConfig, WorkerConfig
+from stream.kafka import DeliveryError, ensure_topics
 from stream.local.processes import free_port
-from stream.local.tansu import create_topics
 from stream.metrics import Metrics
 from stream.reputation.alerts import PENDING, PUBLISHED
 from stream.reputation.engine import AlertEngine
-from stream.reputation.publisher import KafkaAlertPublisher, PublishError
-from stream.settings import Settings
+from stream.reputation.publisher import KafkaAlertPublisher
 from stream.sink.backend import ClickHouse
 from stream.sink.store import ReviewStore
-from tests.reputation.scenario import Scenario
+from tests.stream.reputation.scenario import Scenario
 from tests.stream.harness import read_topic
 
 pytestmark = [pytest.mark.broker, pytest.mark.clickhouse]
@@ -30,10 +30,10 @@ pytestmark = [pytest.mark.broker, pytest.mark.clickhouse]
 TURNED = 7  # the product whose reviews turn negative
 
 
-def alerts_on_topic(settings: Settings) -> list[tuple[str, dict]]:
+def alerts_on_topic(kafka: KafkaConfig) -> list[tuple[str, dict]]:
     return [
         (m.key().decode(), json.loads(m.value()))
-        for m in read_topic(settings.kafka_broker, settings.alerts_topic, idle_s=1.5)
+        for m in read_topic(kafka.kafka_broker, kafka.alerts_topic, idle_s=1.5)
     ]
 
 
@@ -48,30 +48,30 @@ def evaluate(engine: AlertEngine):
     return asyncio.run(engine.evaluate())
 
 
-def new_engine(settings: Settings, ch: ClickHouse, metrics: Metrics | None = None) -> AlertEngine:
-    return AlertEngine(settings, ch, KafkaAlertPublisher(settings), metrics=metrics)
+def new_engine(config: WorkerConfig, ch: ClickHouse, metrics: Metrics | None = None) -> AlertEngine:
+    return AlertEngine(config.alerts, ch, KafkaAlertPublisher(config.kafka), metrics=metrics)
 
 
 @pytest.fixture(params=["native", "embedded"])
-def settings(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) -> Settings:
+def config(
+    request: pytest.FixtureRequest, make_config: Callable[..., WorkerConfig]
+) -> WorkerConfig:
     """ClickHouse 18.16 server and chdb 26.x; a fresh alerts topic on the Tansu broker."""
-    settings = make_settings(
-        alert_interval_s=1.0, topic_partitions=2, clickhouse_backend=request.param
-    )
-    create_topics(settings.kafka_broker, [settings.alerts_topic], partitions=2)
-    return settings
+    config = make_config(alert_interval_s=1.0, topic_partitions=2, clickhouse_backend=request.param)
+    ensure_topics(config.kafka, [config.kafka.alerts_topic])
+    return config
 
 
 def test_one_product_turns_negative(
-    settings: Settings, open_clickhouse: Callable[[Settings], ClickHouse]
+    config: WorkerConfig, open_clickhouse: Callable[[ClickHouseConfig], ClickHouse]
 ) -> None:
-    ch = open_clickhouse(settings)
+    ch = open_clickhouse(config.clickhouse)
     store = ReviewStore(ch)
     scenario = Scenario(now=datetime.now(UTC))
     store.write_reviews(scenario.steady_history())
     store.write_reviews(scenario.steady_window(skip={TURNED}))
     metrics = Metrics()
-    engine = new_engine(settings, ch, metrics)
+    engine = new_engine(config, ch, metrics)
 
     steady = evaluate(engine)
     assert steady.raised == [] and steady.findings == 0
@@ -105,10 +105,10 @@ def test_one_product_turns_negative(
         "质量差": 24,
         "退货": 24,
     }
-    assert len(alert["sample_review_ids"]) == settings.alert_sample_reviews
+    assert len(alert["sample_review_ids"]) == config.alerts.alert_sample_reviews
     assert all(rid.startswith("t-P007-") for rid in alert["sample_review_ids"])
 
-    on_topic = alerts_on_topic(settings)
+    on_topic = alerts_on_topic(config.kafka)
     assert [(key, a["alert_id"]) for key, a in on_topic] == [("P007", alert["alert_id"])]
     assert on_topic[0][1] == alert
     table = alerts_in_table(ch)
@@ -124,24 +124,24 @@ def test_one_product_turns_negative(
 
     # A restart: a new engine with a new connection reads its state back from ClickHouse.
     engine.close()
-    restarted = new_engine(settings, open_clickhouse(settings))
+    restarted = new_engine(config, open_clickhouse(config.clickhouse))
     after_restart = evaluate(restarted)
     assert after_restart.raised == []
     assert after_restart.continued == [alert["alert_id"]]
     restarted.close()
-    assert [a["alert_id"] for _, a in alerts_on_topic(settings)] == [alert["alert_id"]]
+    assert [a["alert_id"] for _, a in alerts_on_topic(config.kafka)] == [alert["alert_id"]]
     assert len(alerts_in_table(ch)) == 1
 
 
 def test_pending_alerts_are_published_after_a_failed_publish(
-    settings: Settings, open_clickhouse: Callable[[Settings], ClickHouse]
+    config: WorkerConfig, open_clickhouse: Callable[[ClickHouseConfig], ClickHouse]
 ) -> None:
     """The broker is down when alerts are raised: they stay pending in the table and the
     next evaluation (here by a restarted engine) publishes them, with the same ids.
 
     With 10 products (2 per category) the turned product also drags its category's net
     score from 0.40 to -0.10, so this also raises a category drop."""
-    ch = open_clickhouse(settings)
+    ch = open_clickhouse(config.clickhouse)
     store = ReviewStore(ch)
     scenario = Scenario(now=datetime.now(UTC), products=10)
     store.write_reviews(scenario.steady_history())
@@ -149,9 +149,9 @@ def test_pending_alerts_are_published_after_a_failed_publish(
     store.write_reviews(scenario.turned_negative(3))
     category = Scenario.category(3)
 
-    dead = settings.model_copy(update={"kafka_broker": f"127.0.0.1:{free_port()}"})
-    broken = AlertEngine(settings, ch, KafkaAlertPublisher(dead, timeout_s=2.0))
-    with pytest.raises(PublishError):
+    dead = config.kafka.model_copy(update={"kafka_broker": f"127.0.0.1:{free_port()}"})
+    broken = AlertEngine(config.alerts, ch, KafkaAlertPublisher(dead, timeout_s=2.0))
+    with pytest.raises(DeliveryError):
         evaluate(broken)
     broken.close()
     pending = {(r[1], r[2], r[3]): r[0] for r in alerts_in_table(ch)}
@@ -159,15 +159,15 @@ def test_pending_alerts_are_published_after_a_failed_publish(
         ("negative_spike", "P003", PENDING),
         ("category_drop", category, PENDING),
     }
-    assert alerts_on_topic(settings) == []
+    assert alerts_on_topic(config.kafka) == []
 
-    engine = new_engine(settings, ch)
+    engine = new_engine(config, ch)
     result = evaluate(engine)
     engine.close()
     ids = set(pending.values())
     assert set(result.republished) == ids
     assert result.raised == [] and set(result.continued) == ids
-    on_topic = alerts_on_topic(settings)
+    on_topic = alerts_on_topic(config.kafka)
     assert sorted((key, a["alert_id"]) for key, a in on_topic) == sorted(
         [
             ("P003", pending[("negative_spike", "P003", PENDING)]),
@@ -181,19 +181,20 @@ def test_pending_alerts_are_published_after_a_failed_publish(
 
 
 def test_complaint_surge_without_a_negative_spike(
-    make_settings: Callable[..., Settings], open_clickhouse: Callable[[Settings], ClickHouse]
+    make_config: Callable[..., WorkerConfig],
+    open_clickhouse: Callable[[ClickHouseConfig], ClickHouse],
 ) -> None:
     """40% negative (under the spike threshold), but every negative review is a complaint:
     the complaint share is 8x the product's baseline."""
-    settings = make_settings()
-    create_topics(settings.kafka_broker, [settings.alerts_topic], partitions=1)
-    ch = open_clickhouse(settings)
+    config = make_config(topic_partitions=1)
+    ensure_topics(config.kafka, [config.kafka.alerts_topic])
+    ch = open_clickhouse(config.clickhouse)
     store = ReviewStore(ch)
     scenario = Scenario(now=datetime.now(UTC), products=20)
     store.write_reviews(scenario.steady_history())
     store.write_reviews(scenario.steady_window(skip={5}))
     store.write_reviews(scenario.turned_negative(5, n=30, negative_share=0.4))
-    engine = new_engine(settings, ch)
+    engine = new_engine(config, ch)
     result = evaluate(engine)
     engine.close()
     [alert] = result.raised
@@ -207,5 +208,5 @@ def test_complaint_surge_without_a_negative_spike(
     assert alert["figures"]["baseline_share"] == 0.05  # (2 + 0.05 * 20) / (40 + 20)
     assert alert["figures"]["lift"] == 8.0
     assert "漏水" in alert["message"]
-    [(key, on_topic)] = alerts_on_topic(settings)
+    [(key, on_topic)] = alerts_on_topic(config.kafka)
     assert key == "P005" and on_topic == alert

@@ -11,15 +11,15 @@ from stream.reputation import reports
 from stream.reputation.alerts import Window
 from stream.reputation.queries import fetch_activity
 from stream.reputation.rules import SentimentCounts
-from stream.rows import REVIEW_COLUMNS
+from stream.rows import ReviewRow
 from stream.sink.backend import ClickHouse
-from stream.sink.store import ReviewStore
-from tests.reputation.scenario import COMPLAINT_TEXT, review_row
+from stream.sink.store import REVIEW_COLUMNS, ReviewStore, review_values
+from tests.stream.reputation.scenario import COMPLAINT_TEXT, review_row
 
 pytestmark = pytest.mark.clickhouse
 
 
-def hand_built(now: datetime) -> list[dict]:
+def hand_built(now: datetime) -> list[ReviewRow]:
     """Product A: a worse last hour than the hour before; product B: two complaints."""
     rows = []
 
@@ -61,12 +61,12 @@ def hand_built(now: datetime) -> list[dict]:
     return rows
 
 
-def load(ch: ClickHouse, rows: list[dict]) -> None:
+def load(ch: ClickHouse, rows: list[ReviewRow]) -> None:
     store = ReviewStore(ch)
     store.write_reviews(rows)
     store.write_reviews(rows[:5])  # redelivered: the store skips them
     # A duplicate that slips past the store (two workers at once) reaches the aggregates.
-    ch.insert("reviews", REVIEW_COLUMNS, [[r[c] for c in REVIEW_COLUMNS] for r in rows[:8]])
+    ch.insert("reviews", REVIEW_COLUMNS, [review_values(r) for r in rows[:8]])
 
 
 def by_key(rows: list[tuple], columns: list[str]) -> dict[str, dict]:

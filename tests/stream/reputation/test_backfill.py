@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from stream.settings import Settings
-from stream.sink.backend import connect
+from stream.config import WorkerConfig
+from stream.sink.connection import connect
 from stream.sink.migrations import migrate, migrations_dir
 from stream.sink.store import ReviewStore
-from tests.reputation.scenario import COMPLAINT_TEXT, review_row
+from tests.stream.reputation.scenario import COMPLAINT_TEXT, review_row
 
 pytestmark = pytest.mark.clickhouse
 
 
 @pytest.mark.parametrize("backend", ["native", "embedded"])
 def test_backfill_of_existing_reviews(
-    backend: str, make_settings: Callable[..., Settings], tmp_path: Path
+    backend: str, make_config: Callable[..., WorkerConfig], tmp_path: Path
 ) -> None:
     sink_only = tmp_path / "sink-migrations"
     sink_only.mkdir()
@@ -36,7 +36,7 @@ def test_backfill_of_existing_reviews(
     ]
     after = [review_row("new0", "P1", "手机", "negative", now, text=COMPLAINT_TEXT)]
 
-    ch = connect(make_settings(clickhouse_backend=backend))
+    ch = connect(make_config(clickhouse_backend=backend).clickhouse)
     try:
         migrate(ch, sink_only)
         ReviewStore(ch).write_reviews(before)

@@ -6,19 +6,20 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from stream.settings import Settings
-from stream.sink.backend import ClickHouse, connect
+from stream.config import ClickHouseConfig, WorkerConfig
+from stream.sink.backend import ClickHouse
+from stream.sink.connection import connect
 from stream.sink.migrations import migrate
 
 
 @pytest.fixture
-def open_clickhouse() -> Iterator[Callable[[Settings], ClickHouse]]:
+def open_clickhouse() -> Iterator[Callable[[ClickHouseConfig], ClickHouse]]:
     """Connect and migrate; every connection opened is closed after the test (chdb allows
     one directory per process at a time)."""
     opened: list[ClickHouse] = []
 
-    def open_(settings: Settings) -> ClickHouse:
-        ch = connect(settings)
+    def open_(config: ClickHouseConfig) -> ClickHouse:
+        ch = connect(config)
         opened.append(ch)
         migrate(ch)
         return ch
@@ -31,8 +32,8 @@ def open_clickhouse() -> Iterator[Callable[[Settings], ClickHouse]]:
 @pytest.fixture(params=["native", "embedded"])
 def any_clickhouse(
     request: pytest.FixtureRequest,
-    make_settings: Callable[..., Settings],
-    open_clickhouse: Callable[[Settings], ClickHouse],
+    make_config: Callable[..., WorkerConfig],
+    open_clickhouse: Callable[[ClickHouseConfig], ClickHouse],
 ) -> ClickHouse:
     """A migrated database on ClickHouse 18.16 (native) and on chdb 26.x (embedded)."""
-    return open_clickhouse(make_settings(clickhouse_backend=request.param))
+    return open_clickhouse(make_config(clickhouse_backend=request.param).clickhouse)

@@ -16,38 +16,38 @@ from pathlib import Path
 import pytest
 
 from model.registry import resolve_model_dir
+from stream.config import ModelConfig, WorkerConfig
+from stream.kafka import ensure_topics
 from stream.local.processes import free_port
-from stream.local.tansu import create_topics
-from stream.settings import Settings
-from stream.sink.backend import connect
+from stream.metrics import read_samples, sample_total
+from stream.sink.connection import connect
 from stream.sink.migrations import migrate
 from stream.sink.store import ReviewStore
-from tests.reputation.scenario import Scenario
+from tests.stream.reputation.scenario import Scenario
 from tests.stream.harness import WorkerProcess, read_topic, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.clickhouse, pytest.mark.slow]
 
 
-def served_model_available(settings: Settings) -> bool:
+def served_model_available(model: ModelConfig) -> bool:
     try:
-        resolve_model_dir(settings.model_registry, settings.model_name, settings.model_version)
+        resolve_model_dir(model.model_registry, model.model_name, model.model_version)
     except FileNotFoundError:
         return False
     return True
 
 
 def test_worker_timer_raises_alert_and_serves_reports(
-    make_settings: Callable[..., Settings], tmp_path: Path
+    make_config: Callable[..., WorkerConfig], tmp_path: Path
 ) -> None:
-    settings = make_settings(
+    config = make_config(
         web_port=free_port(), alert_interval_s=1.0, topic_partitions=2, model_max_length=64
     )
-    if not served_model_available(settings):
+    if not served_model_available(config.model):
         pytest.skip("no served model in model/registry (train one: reviewpulse train)")
-    create_topics(
-        settings.kafka_broker, [settings.input_topic, settings.alerts_topic], partitions=2
-    )
-    ch = connect(settings)
+    kafka = config.kafka
+    ensure_topics(kafka, [kafka.input_topic, kafka.alerts_topic])
+    ch = connect(config.clickhouse)
     migrate(ch)
     scenario = Scenario(now=datetime.now(UTC))
     store = ReviewStore(ch)
@@ -57,17 +57,17 @@ def test_worker_timer_raises_alert_and_serves_reports(
     store.write_reviews(scenario.newcomer())
     ch.close()
 
-    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    worker = WorkerProcess(config, tmp_path / "worker.log").start()
     try:
         alerts: list = []
 
         def alert_arrived() -> bool:
-            alerts[:] = read_topic(settings.kafka_broker, settings.alerts_topic, idle_s=0.5)
+            alerts[:] = read_topic(kafka.kafka_broker, kafka.alerts_topic, idle_s=0.5)
             return bool(alerts)
 
         wait_for(alert_arrived, timeout_s=90, what="an alert on the alerts topic", worker=worker)
         time.sleep(2.5)  # two more ticks: the open incident must not be raised again
-        messages = read_topic(settings.kafka_broker, settings.alerts_topic, idle_s=1.0)
+        messages = read_topic(kafka.kafka_broker, kafka.alerts_topic, idle_s=1.0)
         assert [m.key() for m in messages] == [b"P007"]
         event = json.loads(messages[0].value())
         assert (event["kind"], event["subject"]) == ("negative_spike", "P007")
@@ -88,7 +88,8 @@ def test_worker_timer_raises_alert_and_serves_reports(
         assert status == 400 and "period" in body["error"]
 
         metrics = worker.metrics_text()
-        assert 'reviewpulse_alerts_raised_total{kind="negative_spike"} 1.0' in metrics
-        assert "reviewpulse_alert_evaluation_latency_seconds_count" in metrics
+        raised = read_samples(metrics, "reviewpulse_alerts_raised_total")
+        assert raised == {(("kind", "negative_spike"),): 1.0}
+        assert sample_total(metrics, "reviewpulse_alert_evaluation_latency_seconds_count") >= 1
     finally:
         worker.stop()

@@ -1,0 +1,220 @@
+"""The steps of a batch, one job each. ``chain.BatchChain`` runs them in order.
+
+Blocking work runs on the executor of the resource it uses: the model on the model thread,
+jieba on the keywords thread, ClickHouse on the ClickHouse thread. A step that fails raises;
+retrying is the caller's concern (``retry.Retrying``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from stream.config import BatchConfig
+from stream.dlq import DlqLimit, build_dead_letter, dead_letter_headers
+from stream.events import DeadLetter, to_json_bytes
+from stream.kafka import Outgoing
+from stream.keywords import Keywords, ReviewTerms
+from stream.metrics import Metrics
+from stream.rows import ClassifiedReview, ReviewRow, build_review_row, build_sentiment_event
+from stream.validation import InvalidEvent, ValidReview, parse_review
+
+Sender = Callable[[Sequence[Outgoing]], Awaitable[None]]
+"""Sends records to one topic and returns once the broker acknowledged all of them."""
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Predictor(Protocol):
+    """What the worker needs of ``model.predictor.SentimentModel``."""
+
+    version: str
+    runtime: str
+
+    def predict_batch(self, texts: Sequence[str]) -> list[Any]: ...
+
+
+class ReviewWriter(Protocol):
+    """What the worker needs of ``stream.sink.store.ReviewStore``."""
+
+    def write_reviews(self, rows: Sequence[ReviewRow]) -> int: ...
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One consumed message, as the broker delivered it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class SortedBatch:
+    """A batch after validation: reviews to classify, and dead letters with their keys."""
+
+    valid: list[ValidReview]
+    dead: list[tuple[DeadLetter, bytes | None]]
+
+
+class DlqLimitExceeded(RuntimeError):
+    """Nearly everything was invalid: a bad deploy upstream, not bad data."""
+
+
+class Validate:
+    """Messages in, valid reviews and dead-letter records out. Counts every message into
+    the dead-letter limit and raises :class:`DlqLimitExceeded` once it trips, before
+    anything of the batch is published."""
+
+    def __init__(self, batch: BatchConfig, metrics: Metrics, *, clock: Clock = utc_now) -> None:
+        self.max_text_chars = batch.max_text_chars
+        self.max_event_bytes = batch.max_event_bytes
+        self.limit = DlqLimit(batch.dlq_limit_ratio, batch.dlq_limit_window)
+        self.metrics = metrics
+        self.clock = clock
+
+    def __call__(self, messages: Sequence[Incoming]) -> SortedBatch:
+        failed_at = self.clock()
+        valid: list[ValidReview] = []
+        dead: list[tuple[DeadLetter, bytes | None]] = []
+        for message in messages:
+            result = parse_review(
+                message.value,
+                max_text_chars=self.max_text_chars,
+                max_event_bytes=self.max_event_bytes,
+            )
+            if isinstance(result, InvalidEvent):
+                record = build_dead_letter(
+                    result,
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value,
+                    headers=message.headers,
+                    failed_at=failed_at,
+                )
+                dead.append((record, message.key))
+            else:
+                valid.append(result)
+            self.limit.record(isinstance(result, InvalidEvent))
+        self.metrics.dead_letter_share.set(self.limit.dead_share)
+        if self.limit.tripped:
+            raise DlqLimitExceeded(
+                f"DLQ limit: {self.limit.dead_share:.0%} of the last {self.limit.window} events "
+                f"were invalid (limit {self.limit.ratio:.0%})"
+            )
+        return SortedBatch(valid, dead)
+
+
+class PublishDeadLetters:
+    """Dead-letter records to the dead-letter topic, acknowledged."""
+
+    def __init__(self, send: Sender, metrics: Metrics) -> None:
+        self.send = send
+        self.metrics = metrics
+
+    async def __call__(self, dead: Sequence[tuple[DeadLetter, bytes | None]]) -> None:
+        await self.send(
+            [(key, to_json_bytes(record), dead_letter_headers(record)) for record, key in dead]
+        )
+        for record, _ in dead:
+            self.metrics.events_dead_lettered.labels(record.reason).inc()
+
+
+class Classify:
+    """jieba on its thread and one model call on the model thread, side by side (the forward
+    pass releases the GIL, so the two overlap); one :class:`ClassifiedReview` per review."""
+
+    def __init__(
+        self,
+        model: Predictor,
+        keywords: Keywords,
+        *,
+        model_executor: Executor,
+        keywords_executor: Executor,
+        metrics: Metrics,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.model = model
+        self.keywords = keywords
+        self.model_executor = model_executor
+        self.keywords_executor = keywords_executor
+        self.metrics = metrics
+        self.clock = clock
+
+    async def __call__(self, valid: Sequence[ValidReview]) -> list[ClassifiedReview]:
+        loop = asyncio.get_running_loop()
+        texts = [review.clean_text for review in valid]
+        started = time.perf_counter()
+        terms, predictions = await asyncio.gather(
+            loop.run_in_executor(self.keywords_executor, self._extract, texts),
+            loop.run_in_executor(self.model_executor, self.model.predict_batch, texts),
+        )
+        self.metrics.model_latency.observe(time.perf_counter() - started)
+        if len(predictions) != len(texts):
+            raise ValueError(f"model returned {len(predictions)} results for {len(texts)} texts")
+        processed_at = self.clock()
+        version = self.model.version
+        return [
+            ClassifiedReview.of(
+                review, term, prediction, model_version=version, processed_at=processed_at
+            )
+            for review, term, prediction in zip(valid, terms, predictions, strict=True)
+        ]
+
+    def _extract(self, texts: Sequence[str]) -> list[ReviewTerms]:
+        return [self.keywords.extract(text) for text in texts]
+
+
+class PublishSentiments:
+    """One ``review.sentiment`` event per review (key = product_id), acknowledged."""
+
+    def __init__(self, send: Sender, metrics: Metrics, *, clock: Clock = utc_now) -> None:
+        self.send = send
+        self.metrics = metrics
+        self.clock = clock
+
+    async def __call__(self, classified: Sequence[ClassifiedReview]) -> None:
+        outgoing: list[Outgoing] = [
+            (c.review.event.product_id.encode(), to_json_bytes(build_sentiment_event(c)), None)
+            for c in classified
+        ]
+        started = time.perf_counter()
+        await self.send(outgoing)
+        self.metrics.produce_latency.observe(time.perf_counter() - started)
+        acked = self.clock()
+        for c in classified:
+            self.metrics.end_to_end_latency.observe(
+                max(0.0, (acked - c.review.created_at).total_seconds())
+            )
+
+
+class StoreRows:
+    """The ``reviews`` rows, inserted on the ClickHouse thread (idempotent by review_id)."""
+
+    def __init__(self, store: ReviewWriter, executor: Executor, metrics: Metrics) -> None:
+        self.store = store
+        self.executor = executor
+        self.metrics = metrics
+
+    async def __call__(self, classified: Sequence[ClassifiedReview]) -> None:
+        rows = [build_review_row(c) for c in classified]
+        started = time.perf_counter()
+        inserted = await asyncio.get_running_loop().run_in_executor(
+            self.executor, self.store.write_reviews, rows
+        )
+        self.metrics.clickhouse_insert_latency.observe(time.perf_counter() - started)
+        self.metrics.clickhouse_rows.inc(inserted)

@@ -1,0 +1,78 @@
+"""Fakes below the chain's boundary: the model, the store and the topics it sends to."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from stream.kafka import Outgoing
+from stream.pipeline.steps import Incoming
+
+
+@dataclass(frozen=True)
+class FakePrediction:
+    label: str = "positive"
+    confidence: float = 0.8
+    probabilities: dict = field(
+        default_factory=lambda: {"negative": 0.1, "neutral": 0.1, "positive": 0.8}
+    )
+
+
+class FakeModel:
+    version = "fake-1"
+    runtime = "fake"
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def predict_batch(self, texts: Sequence[str]) -> list[FakePrediction]:
+        self.calls.append(len(texts))
+        return [FakePrediction() for _ in texts]
+
+
+class FakeSender:
+    """A topic send that fails ``fail`` times, then journals what it was given."""
+
+    def __init__(self, name: str, journal: list, fail: int = 0) -> None:
+        self.name, self.journal, self.fail = name, journal, fail
+
+    async def __call__(self, messages: Sequence[Outgoing]) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise ConnectionError("broker down")
+        self.journal.extend((self.name, key, value) for key, value, _ in messages)
+
+
+class FakeStore:
+    def __init__(self, journal: list, fail: int = 0) -> None:
+        self.journal, self.fail = journal, fail
+
+    def write_reviews(self, rows) -> int:
+        if self.fail:
+            self.fail -= 1
+            raise ConnectionError("clickhouse down")
+        self.journal.append(("clickhouse", len(rows)))
+        return len(rows)
+
+
+def review_bytes(i: int, **fields) -> bytes:
+    return json.dumps(
+        {
+            "schema_version": 1,
+            "review_id": f"r-{i}",
+            "product_id": f"p-{i % 3}",
+            "category": "手机",
+            "user_id": "u",
+            "text": "屏幕很好",
+            "created_at": "2026-11-27T05:00:00Z",
+            **fields,
+        }
+    ).encode()
+
+
+def incoming(values: list[bytes | None]) -> list[Incoming]:
+    return [
+        Incoming(topic="review.created", partition=0, offset=i, key=b"p-1", value=value)
+        for i, value in enumerate(values)
+    ]

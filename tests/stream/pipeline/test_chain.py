@@ -1,0 +1,129 @@
+"""The batch chain's rules, with fakes below its boundary (topics, store, model); the
+real-broker versions of these rules are in tests/stream/test_pipeline.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from stream.agents import build_chain
+from stream.config import WorkerConfig
+from stream.context import WorkerContext
+from stream.keywords import Keywords
+from stream.metrics import Metrics
+from stream.pipeline.exits import (
+    EXIT_BATCH_ERROR,
+    EXIT_DLQ_LIMIT,
+    EXIT_INTERRUPTED,
+    EXIT_SINK_DOWN,
+)
+from tests.stream.pipeline.fakes import FakeModel, FakeSender, FakeStore, incoming, review_bytes
+
+
+class Stopped(Exception):
+    """Raised by the fake ``stop`` instead of ``os._exit``."""
+
+
+@pytest.fixture(scope="module")
+def keywords() -> Keywords:
+    return Keywords.load()
+
+
+def make(keywords, *, store_fail=0, topic_fail=0, **overrides):
+    journal: list = []
+    stops: list = []
+
+    def stop(code: int, message: str):
+        stops.append((code, message))
+        raise Stopped(code)
+
+    config = WorkerConfig.resolve(sink_retry_attempts=3, sink_retry_backoff_s=0.01, **overrides)
+    context = WorkerContext(
+        config=config,
+        model=FakeModel(),
+        clickhouse=None,  # type: ignore[arg-type]  # not touched by the batch body
+        store=FakeStore(journal, store_fail),
+        keywords=keywords,
+        metrics=Metrics(),
+        stop=stop,
+    )
+    chain = build_chain(
+        context,
+        send_sentiments=FakeSender("out", journal, topic_fail),
+        send_dead_letters=FakeSender("dlq", journal),
+    )
+    return chain, journal, stops, context
+
+
+def run(chain, batch) -> None:
+    asyncio.run(chain.process(batch))
+
+
+def test_batch_dead_letters_and_one_model_call_for_the_valid_reviews(keywords) -> None:
+    chain, journal, stops, context = make(keywords)
+    run(chain, incoming([review_bytes(1), b"{broken", review_bytes(2), review_bytes(3)]))
+    assert stops == []
+    assert context.model.calls == [3]  # one call for the whole batch
+    letters = [entry for entry in journal if entry[0] == "dlq"]
+    assert [json.loads(v)["reason"] for _, _, v in letters] == ["malformed_json"]
+    assert json.loads(letters[0][2])["offset"] == 1
+    published = [entry for entry in journal if entry[0] == "out"]
+    assert [json.loads(v)["review_id"] for _, _, v in published] == ["r-1", "r-2", "r-3"]
+    assert [k for _, k, _ in published] == [b"p-1", b"p-2", b"p-0"]
+    assert ("clickhouse", 3) in journal
+    assert context.metrics.events_processed._value.get() == 3
+
+
+def test_sink_recovering_within_the_retries_is_fine(keywords) -> None:
+    chain, journal, stops, context = make(keywords, store_fail=2, topic_fail=2)
+    run(chain, incoming([review_bytes(1)]))
+    assert stops == []
+    assert ("clickhouse", 1) in journal
+    assert context.metrics.sink_retries.labels("clickhouse")._value.get() == 2
+    assert context.metrics.sink_retries.labels("produce")._value.get() == 2
+
+
+@pytest.mark.parametrize(("store_fail", "topic_fail"), [(3, 0), (0, 3)])
+def test_sink_that_stays_down_stops_the_worker(keywords, store_fail, topic_fail) -> None:
+    chain, _, stops, _ = make(keywords, store_fail=store_fail, topic_fail=topic_fail)
+    with pytest.raises(Stopped):
+        run(chain, incoming([review_bytes(1)]))
+    assert stops[0][0] == EXIT_SINK_DOWN
+    assert "without acking" in stops[0][1]
+
+
+def test_dlq_limit_stops_before_anything_is_published(keywords) -> None:
+    chain, journal, stops, _ = make(keywords, dlq_limit_window=4, dlq_limit_ratio=0.75)
+    with pytest.raises(Stopped):
+        run(chain, incoming([b"x", b"y", review_bytes(1), b"z"]))
+    assert stops[0][0] == EXIT_DLQ_LIMIT
+    assert journal == []
+
+
+def test_unexpected_error_stops_instead_of_raising_into_take(keywords) -> None:
+    chain, journal, stops, context = make(keywords)
+    context.model.predict_batch = lambda texts: []  # wrong length: a bug, not a sink outage
+    with pytest.raises(Stopped):
+        run(chain, incoming([review_bytes(1)]))
+    assert stops[-1][0] in (EXIT_SINK_DOWN, EXIT_BATCH_ERROR)
+    assert not [entry for entry in journal if entry[0] in ("out", "clickhouse")]
+
+
+def test_cancellation_mid_batch_stops_without_ack(keywords) -> None:
+    chain, _, stops, _ = make(keywords)
+
+    async def cancelled_mid_batch() -> None:
+        async def hang(_classified) -> None:
+            await asyncio.sleep(3600)
+
+        chain.store = hang
+        task = asyncio.ensure_future(chain.process(incoming([review_bytes(1)])))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(Stopped):
+            await task
+
+    asyncio.run(cancelled_mid_batch())
+    assert stops[0][0] == EXIT_INTERRUPTED

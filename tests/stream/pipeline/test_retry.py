@@ -1,0 +1,51 @@
+"""The retry wrapper: attempts, back-off, per-attempt timeout, and giving up."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from stream.metrics import Metrics
+from stream.pipeline.retry import Retrying, RetryPolicy, SinkDown, short_error
+
+
+class Flaky:
+    def __init__(self, failures: int, *, hang: bool = False) -> None:
+        self.failures, self.hang, self.calls = failures, hang, 0
+
+    async def __call__(self, value: int) -> int:
+        self.calls += 1
+        if self.calls <= self.failures:
+            if self.hang:
+                await asyncio.sleep(3600)
+            raise ConnectionError(f"down ({self.calls})")
+        return value * 2
+
+
+def retrying(step, attempts: int = 3, timeout_s: float = 5.0) -> Retrying:
+    return Retrying("clickhouse", step, RetryPolicy(attempts, 0.001, timeout_s), Metrics())
+
+
+def test_a_step_that_recovers_returns_its_result_and_counts_retries() -> None:
+    wrapped = retrying(Flaky(2))
+    assert asyncio.run(wrapped(21)) == 42
+    assert wrapped.metrics.sink_retries.labels("clickhouse")._value.get() == 2
+
+
+def test_a_step_that_stays_down_raises_sink_down_after_the_last_attempt() -> None:
+    step = Flaky(10)
+    with pytest.raises(SinkDown, match=r"clickhouse failed 3 times.*down \(3\)"):
+        asyncio.run(retrying(step)(1))
+    assert step.calls == 3
+
+
+def test_an_attempt_that_hangs_is_timed_out_and_retried() -> None:
+    step = Flaky(1, hang=True)
+    assert asyncio.run(retrying(step, timeout_s=0.05)(2)) == 4
+    assert step.calls == 2
+
+
+def test_short_error_keeps_one_bounded_line() -> None:
+    text = short_error(RuntimeError("a   b " + "x" * 1000))
+    assert "\n" not in text and len(text) <= 303 and text.startswith("RuntimeError('a b")

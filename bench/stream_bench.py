@@ -18,6 +18,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from model.corpus import SHIPPED_CORPUS
 from stream.config import WorkerConfig
 from stream.kafka import AckedProducer
 from stream.local.clickhouse_server import ClickHouseServer
@@ -27,7 +28,6 @@ from stream.local.worker import WorkerProcess
 from stream.metrics import read_samples
 from stream.replay import EventFactory, cycle_sources, read_corpus
 from stream.sink.connection import connect
-from stream.worker_cli import DEFAULT_CORPUS
 
 
 def metric(text: str, name: str) -> float:
@@ -96,7 +96,7 @@ def run(config: WorkerConfig, args: argparse.Namespace, root: Path) -> int:
         max_text_chars=config.batch.max_text_chars,
         max_event_bytes=config.batch.max_event_bytes,
     )
-    sources = cycle_sources(read_corpus(DEFAULT_CORPUS), 7)
+    sources = cycle_sources(read_corpus(SHIPPED_CORPUS), 7)
     events = [factory.make(next(sources), datetime.now(UTC)) for _ in range(args.events)]
     valid = sum(e.expected_reason is None for e in events)
     started = time.monotonic()

@@ -9,26 +9,17 @@ calibrated two-class odds, and neutral wins precisely inside the band.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-NEGATIVE, NEUTRAL, POSITIVE = "negative", "neutral", "positive"
-SERVED_LABELS: tuple[str, ...] = (NEGATIVE, NEUTRAL, POSITIVE)
+from model.labels import NEGATIVE, POSITIVE, SENTIMENTS
 
 
 @dataclass(frozen=True)
 class NeutralBand:
     center: float = 0.0  # on the temperature-scaled log-odds
     half_width: float = 0.0
-
-    @classmethod
-    def from_card(cls, card: Mapping[str, Any] | None) -> NeutralBand:
-        if not card:
-            return cls()
-        return cls(center=float(card.get("center", 0.0)), half_width=float(card["half_width"]))
 
     def probability_range(self) -> tuple[float, float]:
         """The band as P(positive) bounds, for people reading the model card."""
@@ -64,7 +55,7 @@ def served_probabilities(
     if set(labels) == {NEGATIVE, POSITIVE}:
         neg, pos = labels.index(NEGATIVE), labels.index(POSITIVE)
         return three_way_from_binary((logits[:, pos] - logits[:, neg]) / temperature, band)
-    if set(labels) != set(SERVED_LABELS):
+    if set(labels) != set(SENTIMENTS):
         raise ValueError(f"model labels {labels} are not negative/positive[/neutral]")
     probs = softmax(logits, temperature)
-    return probs[:, [labels.index(name) for name in SERVED_LABELS]]
+    return probs[:, [labels.index(name) for name in SENTIMENTS]]

@@ -2,14 +2,17 @@
 
 The directory holds what ``save_pretrained`` writes (weights, config with ``id2label``,
 tokenizer), its int8 ONNX export (see :mod:`model.runtime`), and ``reviewpulse.json``, the model
-card: version, temperature and the neutral band (see :mod:`model.neutral`). ``predict_batch``
-is blocking; callers on an event loop run it in an executor.
+card (:class:`model.card.ModelCard`): version, temperature and the neutral band (see
+:mod:`model.neutral`). ``predict_batch`` is blocking; callers on an event loop run it in an
+executor.
+
+A call's texts are cut into length-sorted groups of at most ``token_budget`` padded tokens
+each (:func:`token_budget_batches`); the budget is the only limit on a group.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,32 +20,31 @@ from typing import Any
 
 import numpy as np
 
-from model.neutral import SERVED_LABELS, NeutralBand, served_probabilities
+from model.card import ModelCard
+from model.labels import SENTIMENTS, Sentiment
+from model.neutral import served_probabilities
 from model.runtime import Forward, load_forward
 from model.text import clean_text
 
-CARD_FILE = "reviewpulse.json"
+DEFAULT_TOKEN_BUDGET = 256
 
 
 @dataclass(frozen=True)
 class Prediction:
-    label: str  # "negative" | "neutral" | "positive"
+    label: Sentiment
     confidence: float  # probability of `label`
     probabilities: dict[str, float]  # all three labels, sums to 1
 
 
-def token_budget_batches(
-    lengths: Sequence[int], max_batch: int, token_budget: int
-) -> list[list[int]]:
+def token_budget_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
     """Indices grouped by length so that each padded batch holds at most ``token_budget``
-    tokens (and ``max_batch`` texts): long reviews don't make short ones pay for padding."""
+    tokens (a text longer than the budget goes alone): long reviews don't make short ones
+    pay for padding."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches: list[list[int]] = []
     current: list[int] = []
     for index in order:
-        if current and (
-            len(current) >= max_batch or (len(current) + 1) * lengths[index] > token_budget
-        ):
+        if current and (len(current) + 1) * lengths[index] > token_budget:
             batches.append(current)
             current = []
         current.append(index)
@@ -57,11 +59,10 @@ def forward_logits(
     *,
     pad_id: int,
     num_labels: int,
-    batch_size: int = 64,
-    token_budget: int = 256,
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
 ) -> np.ndarray:
     """Logits for token-id sequences, in input order, padded per length-grouped batch."""
-    groups = token_budget_batches([len(x) for x in encoded], batch_size, token_budget)
+    groups = token_budget_batches([len(x) for x in encoded], token_budget)
     padded = []
     for group in groups:
         width = len(encoded[group[-1]])
@@ -78,44 +79,37 @@ def forward_logits(
     return out
 
 
-def read_card(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / CARD_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: not a ReviewPulse model directory")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 class SentimentModel:
     """Tokenizer + forward pass + calibration, loaded from one directory."""
 
-    labels: tuple[str, ...] = SERVED_LABELS
+    labels: tuple[Sentiment, ...] = SENTIMENTS
 
     def __init__(
         self,
         forward: Forward,
         tokenizer: Any,
-        card: dict[str, Any],
+        card: ModelCard,
         *,
+        directory: Path,
         model_labels: Sequence[str],
         max_length: int,
-        batch_size: int = 64,
-        token_budget: int = 256,
+        token_budget: int = DEFAULT_TOKEN_BUDGET,
     ) -> None:
         self._forward = forward
         self._tokenizer = tokenizer
         self.card = card
-        self.version: str = str(card["version"])
+        self.directory = Path(directory)  # the model directory it was loaded from
+        self.version: str = card.version
         self.runtime: str = forward.name
         self.model_labels: tuple[str, ...] = tuple(model_labels)
-        self.temperature = float(card.get("temperature", 1.0))
-        self.band = NeutralBand.from_card(card.get("neutral_band"))
-        self.max_length = min(max_length, int(card.get("max_length", max_length)))
-        self.text_prefix = str(card.get("text_prefix", ""))
+        self.temperature = float(card.temperature)
+        self.band = card.band
+        self.max_length = min(max_length, card.max_length)
+        self.text_prefix = card.text_prefix
         # The Rust tokenizer underneath, truncating, without offsets: same ids, less work.
         self._encoder = copy.deepcopy(tokenizer.backend_tokenizer)
         self._encoder.no_padding()
         self._encoder.enable_truncation(self.max_length)
-        self.batch_size = batch_size
         self.token_budget = token_budget
         # Fail at load time, not on the first batch, if the labels cannot be served.
         served_probabilities(
@@ -130,13 +124,15 @@ class SentimentModel:
         max_length: int = 128,
         threads: int = 2,
         runtime: str = "auto",
-        token_budget: int = 256,
+        token_budget: int = DEFAULT_TOKEN_BUDGET,
     ) -> SentimentModel:
-        """``runtime``: ``auto`` (the ONNX export when present), ``onnx`` or ``torch``."""
+        """The model in ``directory`` (resolve a registry version with
+        :func:`model.registry.resolve_model_dir`). ``runtime``: ``auto`` (the ONNX export when
+        present), ``onnx`` or ``torch``; ``token_budget``: see :func:`token_budget_batches`."""
         from transformers import AutoConfig, AutoTokenizer
 
         directory = Path(directory)
-        card = read_card(directory)
+        card = ModelCard.read(directory)
         config = AutoConfig.from_pretrained(str(directory))
         labels = [config.id2label[i] for i in range(config.num_labels)]
         tokenizer = AutoTokenizer.from_pretrained(str(directory))
@@ -145,6 +141,7 @@ class SentimentModel:
             forward,
             tokenizer,
             card,
+            directory=directory,
             model_labels=labels,
             max_length=max_length,
             token_budget=token_budget,
@@ -161,32 +158,35 @@ class SentimentModel:
             self.encoded(texts),
             pad_id=self._tokenizer.pad_token_id,
             num_labels=len(self.model_labels),
-            batch_size=self.batch_size,
             token_budget=self.token_budget,
         )
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(negative, neutral, positive) probabilities for raw texts."""
-        if not texts:
-            return np.zeros((0, len(SERVED_LABELS)))
-        cleaned = [self.text_prefix + clean_text(text) for text in texts]
-        logits = self.logits(cleaned)
-        return served_probabilities(logits, self.model_labels, self.temperature, self.band)
+        return self._probabilities([clean_text(text) for text in texts])
 
     def predict_batch(self, texts: Sequence[str]) -> list[Prediction]:
-        """One prediction per input text, in order. Empty texts are classified as given
+        """One prediction per raw input text, in order. Empty texts are classified as given
         (the stream rejects them before they get here)."""
-        probs = self.probabilities(texts)
+        return self.predict_cleaned([clean_text(text) for text in texts])
+
+    def predict_cleaned(self, texts: Sequence[str]) -> list[Prediction]:
+        """:meth:`predict_batch` for texts that already went through ``clean_text`` (the
+        stream cleans once, at validation, and classifies what it stored)."""
         predictions = []
-        for row in probs:
+        for row in self._probabilities(texts):
             best = int(row.argmax())
             predictions.append(
                 Prediction(
-                    label=SERVED_LABELS[best],
+                    label=SENTIMENTS[best],
                     confidence=float(row[best]),
-                    probabilities={
-                        name: float(p) for name, p in zip(SERVED_LABELS, row, strict=True)
-                    },
+                    probabilities={name: float(p) for name, p in zip(SENTIMENTS, row, strict=True)},
                 )
             )
         return predictions
+
+    def _probabilities(self, cleaned: Sequence[str]) -> np.ndarray:
+        if not cleaned:
+            return np.zeros((0, len(SENTIMENTS)))
+        logits = self.logits([self.text_prefix + text for text in cleaned])
+        return served_probabilities(logits, self.model_labels, self.temperature, self.band)

@@ -2,7 +2,8 @@
 
 ``CURRENT`` (one line: a version) names the version served by default. Publishing copies a
 finished directory in under a temporary name and renames it, then replaces ``CURRENT``
-atomically, so a reader never sees a half-written model.
+atomically, so a reader never sees a half-written model. A server resolves its directory
+once (:func:`resolve_model_dir`) and loads it (``model.predictor.SentimentModel.load``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,6 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from model.predictor import SentimentModel
 
 CURRENT_FILE = "CURRENT"
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -80,19 +77,3 @@ def publish(
     if make_current:
         set_current(registry, name, version)
     return target
-
-
-def load_model(settings: Any) -> SentimentModel:
-    """The model the settings name (registry, name, version), ready to predict."""
-    from model.predictor import SentimentModel
-
-    directory = resolve_model_dir(
-        settings.model_registry, settings.model_name, settings.model_version
-    )
-    return SentimentModel.load(
-        directory,
-        max_length=settings.model_max_length,
-        threads=settings.model_threads,
-        runtime=settings.model_runtime,
-        token_budget=settings.model_token_budget,
-    )

@@ -11,11 +11,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from model.labels import Sentiment
+
 SCHEMA_VERSION = 1
 """The version this worker writes; the versions it reads are ``schemas.known_versions``."""
 
-Sentiment = Literal["negative", "neutral", "positive"]
-SENTIMENTS: tuple[Sentiment, ...] = ("negative", "neutral", "positive")
 
 ReasonCode = Literal[
     "malformed_json",

@@ -8,18 +8,17 @@ through every reason code, and each event says what the worker should do with it
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import random
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, get_args
 
+from model.corpus import read_records
+from model.labels import NEGATIVE, POSITIVE, RATINGS
 from stream.events import SCHEMA_VERSION, ReasonCode, format_timestamp
 
 # Every reason the worker dead-letters for, so a replay exercises each one.
@@ -64,14 +63,8 @@ class ReplayEvent:
 
 def read_corpus(path: Path) -> list[SourceReview]:
     """Non-empty reviews of ``online_shopping_10_cats`` (.zip or .csv: cat,label,review)."""
-    if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            name = next(n for n in archive.namelist() if n.endswith(".csv"))
-            text = archive.read(name).decode("utf-8-sig")
-    else:
-        text = path.read_text(encoding="utf-8-sig")
     reviews = []
-    for row in csv.DictReader(io.StringIO(text)):
+    for row in read_records(path):
         review = (row.get("review") or "").replace("\ufeff", "").strip()
         if review:
             reviews.append(SourceReview(review, row["cat"].strip(), int(row["label"])))
@@ -132,7 +125,7 @@ class EventFactory:
             return dict(source.event)
         rating: int | None = None
         if source.label is not None and self.rng.random() < 0.7:
-            rating = self.rng.choice((4, 5) if source.label == 1 else (1, 2))
+            rating = self.rng.choice(RATINGS[POSITIVE] if source.label == 1 else RATINGS[NEGATIVE])
         payload: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "review_id": f"{self.id_prefix}-{self.count:08d}",

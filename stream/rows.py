@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from stream.events import SCHEMA_VERSION, SENTIMENTS, Probabilities, ReviewSentiment
+from model.labels import SENTIMENTS
+from stream.events import SCHEMA_VERSION, Probabilities, ReviewSentiment
 from stream.events import format_timestamp as _format
 from stream.keywords import ReviewTerms
 from stream.validation import ValidReview

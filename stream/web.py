@@ -96,7 +96,7 @@ def register_pages(app: faust.App, context: WorkerContext) -> None:
                 return self.json({"error": message}, status=400)
             loop = asyncio.get_running_loop()
             predictions = await loop.run_in_executor(
-                context.model_executor, context.model.predict_batch, cleaned
+                context.model_executor, context.model.predict_cleaned, cleaned
             )
             context.metrics.predict_requests.labels("ok").inc()
             return self.json(

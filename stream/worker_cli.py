@@ -10,8 +10,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from model.corpus import SHIPPED_CORPUS
 from stream.config import (
-    PROJECT_ROOT,
     BatchConfig,
     KafkaConfig,
     LogConfig,
@@ -19,8 +19,6 @@ from stream.config import (
     add_config_arguments,
     resolve,
 )
-
-DEFAULT_CORPUS = PROJECT_ROOT / "data" / "reviews" / "online_shopping_10_cats.zip"
 
 WORKER_HELP = """\
 Run the stream worker: consume review.created in micro-batches, dead-letter invalid events,
@@ -67,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     produce.add_argument(
         "--source",
         type=Path,
-        default=DEFAULT_CORPUS,
+        default=SHIPPED_CORPUS,
         help="corpus .zip/.csv (cat,label,review) or .jsonl file [default: the shipped corpus]",
     )
     produce.add_argument(

@@ -58,9 +58,7 @@ def _connections_only_when_marked(
 ) -> None:
     """Service fixtures need their mark; an unmarked test may open no connection."""
     marks = {mark.name for mark in request.node.iter_markers()} & SERVICE_MARKS
-    needed = {
-        mark for fixture, mark in SERVICE_FIXTURES.items() if fixture in request.fixturenames
-    }
+    needed = {mark for fixture, mark in SERVICE_FIXTURES.items() if fixture in request.fixturenames}
     if needed - marks:
         pytest.fail(
             f"{request.node.nodeid} uses service fixtures but is not marked "

@@ -21,7 +21,7 @@ PACKAGES = ("schemas", "model", "training", "stream", "bench", "tests")
 # (layer, module prefixes), lowest first. A prefix matches the module and its submodules;
 # one that starts with "=" matches that module alone.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("contracts", ("schemas", "stream.config", "=stream", "stream.settings")),
+    ("contracts", ("schemas", "stream.config", "=stream")),
     ("model", ("model",)),
     (
         "pure",

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from model.predictor import DEFAULT_TOKEN_BUDGET, SentimentModel
+
 
 def _one_pass(model: Any, texts: Sequence[str], batch_size: int, *, sort: bool) -> float:
     if sort:
@@ -48,11 +50,9 @@ def load_models(
     threads: int,
     max_length: int,
     runtimes: Sequence[str] = ("auto",),
-    token_budget: int = 256,
-) -> dict[str, Any]:
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
+) -> dict[str, SentimentModel]:
     """Each model once per runtime, named ``name`` (one runtime) or ``name/runtime``."""
-    from model.predictor import SentimentModel
-
     return {
         (name if len(runtimes) == 1 else f"{name}/{runtime}"): SentimentModel.load(
             path,

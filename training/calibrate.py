@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.card import NeutralBandCard
 from model.neutral import NeutralBand, softmax
 
 
@@ -45,19 +46,19 @@ class BandChoice:
     accuracy_inside: float  # two-class accuracy of validation reviews inside the band
     accuracy_outside: float
 
-    def to_card(self) -> dict:
+    def to_card(self) -> NeutralBandCard:
         low, high = self.band.probability_range()
-        return {
-            "center": self.band.center,
-            "half_width": self.band.half_width,
-            "p_positive_range": [round(low, 4), round(high, 4)],
-            "validation_share": round(self.share, 4),
-            "validation_accuracy_inside": round(self.accuracy_inside, 4),
-            "validation_accuracy_outside": round(self.accuracy_outside, 4),
-            "rule": "widest band (on temperature-scaled log-odds, centred at 0) whose "
+        return NeutralBandCard(
+            center=self.band.center,
+            half_width=self.band.half_width,
+            p_positive_range=(round(low, 4), round(high, 4)),
+            validation_share=round(self.share, 4),
+            validation_accuracy_inside=round(self.accuracy_inside, 4),
+            validation_accuracy_outside=round(self.accuracy_outside, 4),
+            rule="widest band (on temperature-scaled log-odds, centred at 0) whose "
             "validation reviews are classified correctly at most max_accuracy of the time, "
             "covering at most max_share of validation",
-        }
+        )
 
 
 def choose_neutral_band(

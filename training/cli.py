@@ -1,7 +1,10 @@
 """``reviewpulse`` subcommands of the training area.
 
-train, distil, import-student, repackage, explore, evaluate, tune, bench-model. Heavy imports
-stay inside the command functions so ``reviewpulse --help`` stays fast."""
+train, distil, import-student, repackage, explore, evaluate, tune, bench-model. Each command
+takes the flags of the settings sections it reads: :class:`ModelConfig` when it trains, loads
+or publishes a model, :class:`TrainingConfig` when it reads reviews or writes reports, and
+:class:`ClickHouseConfig` along with ``--from-clickhouse``. Heavy imports stay inside the
+command functions so ``reviewpulse --help`` stays fast."""
 
 from __future__ import annotations
 
@@ -10,23 +13,27 @@ import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from stream.settings import Settings, add_settings_arguments, settings_from_args
-from training.data import DEFAULT_CORPUS
+from stream.config import ClickHouseConfig, ModelConfig, add_config_arguments, resolve
+from training.config import TrainingConfig
 from training.gate import EXIT_NOT_PROMOTED, GateRules
 
-DEFAULT_REPORTS = Path(__file__).resolve().parent.parent / "reports"
+if TYPE_CHECKING:
+    from training.pipeline import PreparedData
+    from training.train import TrainResult
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data flags; a command with them also adds the TrainingConfig and ClickHouseConfig
+    sections they read."""
     group = parser.add_argument_group("data")
     group.add_argument(
         "--data",
         type=Path,
         action="append",
         help="CSV/JSONL/zip of reviews with text and a 0/1 label or a 1-5 rating "
-        f"(repeatable) [default: data/reviews/{DEFAULT_CORPUS.name}]",
+        "(repeatable) [default: --training-corpus]",
     )
     group.add_argument(
         "--from-clickhouse",
@@ -36,34 +43,35 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sample", type=int, help="use a stratified sample of N reviews")
 
 
-def _prepare(args: argparse.Namespace, settings: Any):
+def _prepare(args: argparse.Namespace, training: TrainingConfig) -> PreparedData:
     from training.data import load_clickhouse
     from training.pipeline import prepare_data
 
-    extra = load_clickhouse(settings) if args.from_clickhouse else []
-    data = prepare_data(args.data or [DEFAULT_CORPUS], extra=extra, sample=args.sample)
+    extra = load_clickhouse(resolve(ClickHouseConfig, args)) if args.from_clickhouse else []
+    data = prepare_data(args.data or [training.training_corpus], extra=extra, sample=args.sample)
     print(f"data: {data.split.summary()['sizes']} split sha256 {data.split.sha256[:16]}")
     return data
 
 
-def _settings_and_data(args: argparse.Namespace) -> tuple[Settings, Any]:
-    """The settings, torch's thread count from them, and the prepared data: the preamble of
-    every command that trains or evaluates."""
+def _model_and_data(
+    args: argparse.Namespace, training: TrainingConfig
+) -> tuple[ModelConfig, PreparedData]:
+    """The model section, torch's thread count from it, and the prepared data: the preamble
+    of every command that trains or evaluates."""
     import torch
 
-    settings = settings_from_args(args)
-    torch.set_num_threads(settings.model_threads)
-    return settings, _prepare(args, settings)
+    model = resolve(ModelConfig, args)
+    torch.set_num_threads(model.model_threads)
+    return model, _prepare(args, training)
 
 
-def _model_dir(settings: Any, version: str | None) -> Path:
+def _model_dir(model: ModelConfig, version: str | None) -> Path:
+    """A model directory given as such, or a registry version (default: the configured)."""
     from model.registry import resolve_model_dir
 
     if version and Path(version).is_dir():
         return Path(version)
-    return resolve_model_dir(
-        settings.model_registry, settings.model_name, version or settings.model_version
-    )
+    return resolve_model_dir(model.model_registry, model.model_name, version or model.model_version)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -111,7 +119,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     fitting.add_argument("--device", default="auto", help="auto, cpu or cuda")
     out = _add_output_arguments(train, tag="bert", gate=True)
     out.add_argument("--no-progress", action="store_true")
-    add_settings_arguments(train)
+    add_config_arguments(train, ModelConfig, TrainingConfig, ClickHouseConfig)
     train.set_defaults(func=run_train)
 
 
@@ -119,7 +127,7 @@ def run_train(args: argparse.Namespace) -> int:
     from training.bert import BertSpec, TrainOptions
     from training.train import TrainRequest, train_and_package
 
-    settings, data = _settings_and_data(args)
+    model, data = _model_and_data(args, resolve(TrainingConfig, args))
     request = TrainRequest(
         spec=BertSpec(
             hidden_size=args.hidden_size,
@@ -145,7 +153,7 @@ def run_train(args: argparse.Namespace) -> int:
     )
     return _build_and_publish(
         args,
-        settings,
+        model,
         lambda out: train_and_package(data, request, out, progress=not args.no_progress),
         data,
     )
@@ -178,7 +186,10 @@ def _add_output_arguments(
 
 
 def _build_and_publish(
-    args: argparse.Namespace, settings: Settings, build: Callable, data: Any = None
+    args: argparse.Namespace,
+    model: ModelConfig,
+    build: Callable[[Path], TrainResult],
+    data: PreparedData | None = None,
 ) -> int:
     """Build a model directory (in ``--out`` or a scratch dir), publish it to the registry
     (moving CURRENT unless ``--no-current``, or unless ``--gate`` rejects it), and print what
@@ -194,16 +205,16 @@ def _build_and_publish(
             decision = gate_candidate(
                 result.card,
                 data,
-                settings.model_registry,
-                settings.model_name,
+                model.model_registry,
+                model.model_name,
                 rules=GateRules(min_accuracy_gain=args.gate_min_gain, max_ece=args.gate_max_ece),
-                threads=settings.model_threads,
-                runtime=settings.model_runtime,
+                threads=model.model_threads,
+                runtime=model.model_runtime,
             )
             print("gate: " + json.dumps(decision.to_dict()))
             promote = decision.promote
         target = publish_result(
-            result, settings.model_registry, settings.model_name, make_current=promote
+            result, model.model_registry, model.model_name, make_current=promote
         )
     print(summary_line(result))
     print(f"published {target}" + (" as CURRENT" if promote else " (CURRENT unchanged)"))
@@ -231,17 +242,17 @@ def _register_distil(subparsers: argparse._SubParsersAction) -> None:
     student.add_argument("run_dir", type=Path, help="the --out directory of a distil run")
     student.add_argument("--index", type=int, default=0, help="which student of the run")
     _add_output_arguments(student, tag="distilled", gate=True)
-    add_settings_arguments(student)
+    add_config_arguments(student, ModelConfig, TrainingConfig, ClickHouseConfig)
     student.set_defaults(func=run_import_student)
 
 
 def run_import_student(args: argparse.Namespace) -> int:
     from training.distil import import_student
 
-    settings, data = _settings_and_data(args)
+    model, data = _model_and_data(args, resolve(TrainingConfig, args))
     return _build_and_publish(
         args,
-        settings,
+        model,
         lambda out: import_student(data, args.run_dir, args.index, out, tag=args.tag),
         data,
     )
@@ -256,17 +267,17 @@ def _register_repackage(subparsers: argparse._SubParsersAction) -> None:
     _add_data_arguments(repack)
     repack.add_argument("model", help="registry version or model directory")
     _add_output_arguments(repack, tag="repackaged", gate=False)
-    add_settings_arguments(repack)
+    add_config_arguments(repack, ModelConfig, TrainingConfig, ClickHouseConfig)
     repack.set_defaults(func=run_repackage)
 
 
 def run_repackage(args: argparse.Namespace) -> int:
     from training.train import repackage
 
-    settings, data = _settings_and_data(args)
-    model_dir = _model_dir(settings, args.model)
+    model, data = _model_and_data(args, resolve(TrainingConfig, args))
+    model_dir = _model_dir(model, args.model)
     return _build_and_publish(
-        args, settings, lambda out: repackage(data, model_dir, out, tag=args.tag)
+        args, model, lambda out: repackage(data, model_dir, out, tag=args.tag)
     )
 
 
@@ -278,8 +289,10 @@ def _register_reports(subparsers: argparse._SubParsersAction) -> None:
         "explore", help="exploration report: labels per category, lengths, top words (PNGs)"
     )
     _add_data_arguments(explore)
-    explore.add_argument("--out", type=Path, default=DEFAULT_REPORTS / "exploration")
-    add_settings_arguments(explore)
+    explore.add_argument(
+        "--out", type=Path, help="report directory [default: --training-reports/exploration]"
+    )
+    add_config_arguments(explore, TrainingConfig, ClickHouseConfig)
     explore.set_defaults(func=run_explore)
 
     evaluate = subparsers.add_parser(
@@ -302,8 +315,10 @@ def _register_reports(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help="figures.json of an earlier report on the same split: skip refitting baselines",
     )
-    evaluate.add_argument("--out", type=Path, default=DEFAULT_REPORTS / "evaluation")
-    add_settings_arguments(evaluate)
+    evaluate.add_argument(
+        "--out", type=Path, help="report directory [default: --training-reports/evaluation]"
+    )
+    add_config_arguments(evaluate, ModelConfig, TrainingConfig, ClickHouseConfig)
     evaluate.set_defaults(func=run_evaluate)
 
     tune = subparsers.add_parser("tune", help="Optuna search over BERT hyperparameters")
@@ -312,27 +327,32 @@ def _register_reports(subparsers: argparse._SubParsersAction) -> None:
     tune.add_argument("--epochs", type=float, default=2.0, help="epochs per trial")
     tune.add_argument("--timeout-s", type=float, help="stop the study after this long")
     tune.add_argument("--tokenizer", choices=("wordpiece", "char"), default="wordpiece")
-    tune.add_argument("--out", type=Path, default=DEFAULT_REPORTS / "tuning")
-    add_settings_arguments(tune)
+    tune.add_argument(
+        "--out", type=Path, help="report directory [default: --training-reports/tuning]"
+    )
+    add_config_arguments(tune, ModelConfig, TrainingConfig, ClickHouseConfig)
     tune.set_defaults(func=run_tune)
 
 
 def run_explore(args: argparse.Namespace) -> int:
     from training.explore import explore
 
-    settings = settings_from_args(args)
-    data = _prepare(args, settings)
+    training = resolve(TrainingConfig, args)
+    data = _prepare(args, training)
+    out = args.out or training.training_reports / "exploration"
     reviews = data.split.train + data.split.validation + data.split.test
-    summary = explore(reviews, args.out, data_summary=data.describe())
+    summary = explore(reviews, out, data_summary=data.describe().to_dict())
     print(json.dumps({"reviews": summary["reviews"], "labels": summary["labels"]}))
-    print(f"wrote {args.out}/exploration.md")
+    print(f"wrote {out}/exploration.md")
     return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from training.report import write_report
 
-    settings, data = _settings_and_data(args)
+    training = resolve(TrainingConfig, args)
+    model, data = _model_and_data(args, training)
+    out = args.out or training.training_reports / "evaluation"
     distil = (
         json.loads(args.distil_report.read_text(encoding="utf-8")) if args.distil_report else None
     )
@@ -344,36 +364,38 @@ def run_evaluate(args: argparse.Namespace) -> int:
         reused = earlier["baselines"]
     figures = write_report(
         data,
-        _model_dir(settings, args.model),
-        args.out,
+        _model_dir(model, args.model),
+        out,
         baselines=[b for b in args.baselines.split(",") if b],
         distil_report=distil,
         baseline_figures=reused,
-        threads=settings.model_threads,
-        runtime=settings.model_runtime,
-        token_budget=settings.model_token_budget,
+        threads=model.model_threads,
+        runtime=model.model_runtime,
+        token_budget=model.model_token_budget,
     )
     for name, scores in figures["comparison"].items():
         print(f"{name:32s} test accuracy {scores['accuracy']:.4f}  macro-F1 {scores['macro_f1']}")
     print(f"throughput {figures['model']['throughput_reviews_per_s']}")
-    print(f"wrote {args.out}/report.md and figures.json")
+    print(f"wrote {out}/report.md and figures.json")
     return 0
 
 
 def run_tune(args: argparse.Namespace) -> int:
     from training.tune import tune
 
-    _, data = _settings_and_data(args)
+    training = resolve(TrainingConfig, args)
+    _, data = _model_and_data(args, training)
+    out = args.out or training.training_reports / "tuning"
     result = tune(
         data,
-        args.out,
+        out,
         trials=args.trials,
         epochs=args.epochs,
         timeout_s=args.timeout_s,
         tokenizer=args.tokenizer,
     )
     print(json.dumps({"best_value": result["best_value"], "best_params": result["best_params"]}))
-    print(f"wrote {args.out}/tuning.json")
+    print(f"wrote {out}/tuning.json")
     return 0
 
 
@@ -402,7 +424,7 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
         help="comma list of runtimes to measure side by side, e.g. onnx,torch "
         "[the --model-runtime setting]",
     )
-    add_settings_arguments(bench)
+    add_config_arguments(bench, ModelConfig, TrainingConfig)
     bench.set_defaults(func=run_bench)
 
 
@@ -413,34 +435,34 @@ def run_bench(args: argparse.Namespace) -> int:
     from training.bench import load_models, throughput
     from training.data import load_file
 
-    settings = settings_from_args(args)
-    reviews, _ = load_file(DEFAULT_CORPUS)
+    model = resolve(ModelConfig, args)
+    reviews, _ = load_file(resolve(TrainingConfig, args).training_corpus)
     texts = [t for t in (clean_text(r.text) for r in reviews) if t]
     random.Random(7).shuffle(texts)
     texts = texts[: args.texts]
-    paths = {"served": _model_dir(settings, args.model)}
+    paths = {"served": _model_dir(model, args.model)}
     for index, other in enumerate(args.compare):
-        paths[f"compare{index + 1}"] = _model_dir(settings, other)
-    runtimes = [r for r in args.runtimes.split(",") if r] or [settings.model_runtime]
+        paths[f"compare{index + 1}"] = _model_dir(model, other)
+    runtimes = [r for r in args.runtimes.split(",") if r] or [model.model_runtime]
     models = load_models(
         paths,
-        threads=settings.model_threads,
-        max_length=settings.model_max_length,
+        threads=model.model_threads,
+        max_length=model.model_max_length,
         runtimes=runtimes,
-        token_budget=settings.model_token_budget,
+        token_budget=model.model_token_budget,
     )
     rates = throughput(models, texts, batch_size=args.batch, rounds=args.rounds)
     mean_chars = sum(len(t) for t in texts) / len(texts)
     print(
         f"{len(texts)} corpus reviews (mean {mean_chars:.0f} chars), batch {args.batch}, "
-        f"{settings.model_threads} threads, token budget {settings.model_token_budget}, "
+        f"{model.model_threads} threads, token budget {model.model_token_budget}, "
         f"best of {args.rounds}"
     )
     reference = next(iter(rates.values()))
-    for name, model in models.items():
+    for name, loaded in models.items():
         line = ", ".join(
             f"{mode} {rate:,.0f} reviews/s (x{rate / reference[mode]:.2f})"
             for mode, rate in rates[name].items()
         )
-        print(f"{name:18s} {model.version} [{model.runtime}]: {line}")
+        print(f"{name:18s} {loaded.version} [{loaded.runtime}]: {line}")
     return 0

@@ -26,6 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from model.corpus import SHIPPED_CORPUS
+from model.neutral import softmax
+from model.paths import portable_path
 from training.bert import BertSpec, TrainOptions, predict_logits
 from training.pipeline import PreparedData, encode, label_ids, prepare_data
 
@@ -90,10 +93,12 @@ def _log(message: str) -> None:
     print(f"[distil {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _probs(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+def _student_tokenizer(kind: str) -> tuple[str, int]:
+    """``(tokenizer, vocab_size)`` of a student tokenizer kind: ``char`` or ``wpN`` (a
+    learned N-piece wordpiece vocabulary)."""
+    if kind.startswith("wp"):
+        return "wordpiece", int(kind[2:])
+    return "char", 20000
 
 
 def _tfidf_probabilities(
@@ -170,7 +175,7 @@ def teacher_logits(
         pool.shutdown()
         scores = {}
         for w in config.ensemble_weights:
-            mix = (1 - w) * _probs(logits["validation"]) + w * tfidf["validation"]
+            mix = (1 - w) * softmax(logits["validation"]) + w * tfidf["validation"]
             scores[w] = float((mix.argmax(1) == y_val).mean())
         best = max(scores, key=lambda w: (scores[w], -w))
         report["ensemble_validation_accuracy"] = {str(k): v for k, v in scores.items()}
@@ -179,7 +184,7 @@ def teacher_logits(
         report["tfidf_test_accuracy"] = float((tfidf["test"].argmax(1) == y_test).mean())
         report["raw_teacher_logits"] = {k: v for k, v in logits.items() if k != "augmented"}
         for name in logits:
-            mix = (1 - best) * _probs(logits[name]) + best * tfidf[name]
+            mix = (1 - best) * softmax(logits[name]) + best * tfidf[name]
             logits[name] = np.log(np.clip(mix, 1e-7, 1)).astype(np.float32)
         report["ensemble_test_accuracy"] = float((logits["test"].argmax(1) == y_test).mean())
         _log(f"ensemble weight {best}: val {scores[best]:.4f}")
@@ -198,6 +203,7 @@ def train_students(
 
     for index, spec in enumerate(config.students):
         kind = config.student_tokenizers[index] if config.student_tokenizers else "char"
+        tokenizer, vocab_size = _student_tokenizer(kind)
         options = TrainOptions(
             epochs=config.student_epochs,
             batch_size=config.student_batch_size,
@@ -215,8 +221,8 @@ def train_students(
             teacher_logits=np.concatenate([logits["train"], logits["augmented"]]),
             extra_texts=augmented,
             extra_labels=logits["augmented"].argmax(1),
-            tokenizer="wordpiece" if kind.startswith("wp") else "char",
-            vocab_size=int(kind[2:]) if kind.startswith("wp") else 20000,
+            tokenizer=tokenizer,
+            vocab_size=vocab_size,
             init_checkpoint=config.student_init,
         )
         _log(f"student {index}: {asdict(spec)}")
@@ -252,7 +258,7 @@ def run(
             data.split.train
         ):
             raise ValueError(f"{teacher_dir} was made for another split or augmentation")
-        report: dict = {"teacher_logits_from": str(teacher_dir)}
+        report: dict = {"teacher_logits_from": portable_path(teacher_dir)}
     else:
         logits, report = teacher_logits(data, teacher_dir, augmented, config, workdir / "teacher")
         raw = report.pop("raw_teacher_logits", {})
@@ -265,6 +271,7 @@ def run(
     report["config"] = {
         **{k: v for k, v in asdict(config).items() if k != "students"},
         "students": [asdict(s) for s in config.students],
+        "student_init": portable_path(config.student_init) if config.student_init else None,
     }
     report["students"] = []
     _write_report(out, report, started)
@@ -332,9 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    from training.data import DEFAULT_CORPUS
-
-    data = prepare_data(args.data or [DEFAULT_CORPUS], sample=args.sample)
+    data = prepare_data(args.data or [SHIPPED_CORPUS], sample=args.sample)
     _log(f"data {data.split.summary()['sizes']} split {data.split.sha256[:16]}")
     config = DistilConfig(
         teacher_epochs=args.teacher_epochs,
@@ -391,12 +396,10 @@ def import_student(
     student = report["students"][index]
     spec = BertSpec(**student["spec"])
     kind = student.get("tokenizer", "char")
+    tokenizer_kind, vocab_size = _student_tokenizer(kind)
     options = TrainOptions(**student["options"])
     request = TrainRequest(
-        spec=spec,
-        options=options,
-        tokenizer="wordpiece" if kind.startswith("wp") else "char",
-        vocab_size=int(kind[2:]) if kind.startswith("wp") else 20000,
+        spec=spec, options=options, tokenizer=tokenizer_kind, vocab_size=vocab_size
     )
     weights = load_file(str(run_dir / f"student{index}.safetensors"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -441,7 +444,7 @@ def import_student(
             out_dir,
             options=options,
             tag=tag,
-            extra_card={"distillation": teacher, "distil_config": report.get("config")},
+            provenance={"distillation": teacher, "distil_config": report.get("config")},
             progress=progress,
         )
 

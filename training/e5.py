@@ -331,11 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "convert":
         print(convert(source, args.out))
         return 0
-    from training.data import DEFAULT_CORPUS, load_file
+    from model.corpus import SHIPPED_CORPUS
+    from training.data import load_file
     from training.dedup import clean_and_dedup
 
     reviews: list = []
-    for path in args.data or [DEFAULT_CORPUS]:
+    for path in args.data or [SHIPPED_CORPUS]:
         reviews.extend(load_file(path)[0])
     texts = [r.text for r in clean_and_dedup(reviews)[0]]
     texts += ["query: " + t for t in texts[:1000]]  # the prefix's pieces

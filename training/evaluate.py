@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
+from model.labels import SENTIMENTS
 from training.calibrate import expected_calibration_error
 
 
@@ -47,3 +48,8 @@ def classification_figures(
             ),
         }
     return figures
+
+
+def served_label_share(served: np.ndarray) -> dict[str, float]:
+    """Share of reviews served as each label, from (negative, neutral, positive) rows."""
+    return {name: float((served.argmax(1) == i).mean()) for i, name in enumerate(SENTIMENTS)}

@@ -7,8 +7,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from model.jsonio import write_json
 from training import plots
-from training.artifact import write_json
 from training.data import Review
 
 STOPWORDS_FILE = (

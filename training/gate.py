@@ -10,9 +10,13 @@ gate errs towards keeping it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from model.card import ModelCard
 
 EXIT_NOT_PROMOTED = 3  # the candidate is published, CURRENT stays
 
@@ -60,7 +64,7 @@ def decide(
     return GateDecision(not reasons, reasons, candidate, served, rules)
 
 
-def _test_figures(metrics: dict[str, Any]) -> dict[str, float]:
+def _test_figures(metrics: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(metrics[k]) for k in ("accuracy", "macro_f1", "ece")}
 
 
@@ -76,7 +80,7 @@ def served_test_figures(
 
 
 def gate_candidate(
-    candidate_card: dict[str, Any],
+    candidate_card: ModelCard,
     data: Any,
     registry: Path,
     name: str,
@@ -94,4 +98,4 @@ def gate_candidate(
         served = None
     else:
         served = served_test_figures(served_dir, data, threads=threads, runtime=runtime)
-    return decide(_test_figures(candidate_card["metrics"]["test"]), served, rules)
+    return decide(_test_figures(candidate_card.metrics["test"]), served, rules)

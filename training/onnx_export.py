@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from model.card import OnnxCard
 from model.runtime import ONNX_FILE
 
 OPSET = 17
@@ -34,7 +35,7 @@ def _traceable(model: Any) -> Any:
     return LogitsOnly().eval()
 
 
-def export_onnx(directory: Path) -> dict[str, Any]:
+def export_onnx(directory: Path) -> OnnxCard:
     """Write ``directory/model.int8.onnx`` from the model saved in ``directory``; returns the
     card entry (file, size, sha256, opset, fused operators, quantisation)."""
     import torch
@@ -75,14 +76,14 @@ def export_onnx(directory: Path) -> dict[str, Any]:
             extra_options={"DefaultTensorType": TensorProto.FLOAT},
         )
     data = target.read_bytes()
-    return {
-        "file": ONNX_FILE,
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "opset": OPSET,
-        "fused_operators": fused,
-        "quantization": "dynamic int8 (onnxruntime quantize_dynamic, QInt8 MatMul weights)",
-    }
+    return OnnxCard(
+        file=ONNX_FILE,
+        bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        opset=OPSET,
+        fused_operators=fused,
+        quantization="dynamic int8 (onnxruntime quantize_dynamic, QInt8 MatMul weights)",
+    )
 
 
 def _fuse(path: Path, config: Any) -> dict[str, int]:

@@ -11,7 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from training.data import NEGATIVE, NEUTRAL, POSITIVE, Review, file_sha256, load_file
+from model.card import DataCard, DataSource
+from model.labels import BINARY_SENTIMENTS, NEUTRAL, SENTIMENTS
+from model.paths import file_sha256, portable_path
+from training.data import Review, load_file
 from training.dedup import CleaningStats, clean_and_dedup, near_key
 from training.split import Split, stratified_split
 
@@ -20,21 +23,22 @@ from training.split import Split, stratified_split
 class PreparedData:
     split: Split
     cleaning: CleaningStats
-    sources: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[DataSource] = field(default_factory=list)
 
     @property
     def labels(self) -> tuple[str, ...]:
         """Model labels: three when the training data has a neutral class, else two."""
         if any(r.label == NEUTRAL for r in self.split.train):
-            return (NEGATIVE, NEUTRAL, POSITIVE)
-        return (NEGATIVE, POSITIVE)
+            return SENTIMENTS
+        return BINARY_SENTIMENTS
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "sources": self.sources,
-            "cleaning": asdict(self.cleaning),
-            "split": self.split.summary(),
-        }
+    def describe(self) -> DataCard:
+        """Sources, cleaning and split, as model cards and reports record them."""
+        return DataCard(
+            sources=tuple(self.sources),
+            cleaning=asdict(self.cleaning),
+            split=self.split.summary(),
+        )
 
 
 def stratified_sample(reviews: Sequence[Review], size: int) -> list[Review]:
@@ -64,21 +68,22 @@ def prepare_data(
     """Load, clean, deduplicate and split. ``extra`` holds reviews from other sources
     (ClickHouse)."""
     reviews: list[Review] = []
-    sources: list[dict[str, Any]] = []
+    sources: list[DataSource] = []
     for path in paths:
         loaded, skipped = load_file(Path(path))
         reviews.extend(loaded)
+        sha256 = file_sha256(path)
         sources.append(
-            {
-                "path": str(path),
-                "sha256": file_sha256(path),
-                "rows": len(loaded),
-                "skipped": skipped,
-            }
+            DataSource(
+                path=portable_path(path, sha256=sha256),
+                sha256=sha256,
+                rows=len(loaded),
+                skipped=skipped,
+            )
         )
     if extra:
         reviews.extend(extra)
-        sources.append({"path": "clickhouse:reviews", "rows": len(extra)})
+        sources.append(DataSource(path="clickhouse:reviews", rows=len(extra)))
     kept, stats = clean_and_dedup(reviews)
     if sample:
         kept = stratified_sample(kept, sample)

@@ -14,14 +14,15 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from model.jsonio import write_json
 from model.neutral import softmax
-from model.predictor import SentimentModel
+from model.paths import portable_path
+from model.predictor import DEFAULT_TOKEN_BUDGET, SentimentModel
 from training import plots
-from training.artifact import write_json
 from training.baselines import fit_baseline
 from training.bench import throughput
 from training.calibrate import expected_calibration_error
-from training.evaluate import classification_figures
+from training.evaluate import classification_figures, served_label_share
 from training.pipeline import PreparedData, label_ids
 
 DEFAULT_BASELINES = ("chars-lr", "words-lr", "chars-rf", "words-rf")
@@ -65,10 +66,9 @@ def evaluate_served_model(model: SentimentModel, data: PreparedData) -> dict:
         y = label_ids(part, labels)
         figures = classification_figures(probs, y, [r.category for r in part], labels)
         figures["ece_uncalibrated"] = expected_calibration_error(softmax(logits), y)
-        served = model.probabilities([r.text for r in part])
-        figures["served_label_share"] = {
-            label: float((served.argmax(1) == i).mean()) for i, label in enumerate(model.labels)
-        }
+        figures["served_label_share"] = served_label_share(
+            model.probabilities([r.text for r in part])
+        )
         out[name] = figures
         out[f"_{name}_probs"] = probs
         out[f"_{name}_labels"] = y
@@ -86,7 +86,7 @@ def write_report(
     throughput_texts: int = 2048,
     threads: int = 2,
     runtime: str = "auto",
-    token_budget: int = 256,
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
     progress: bool = True,
 ) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +120,7 @@ def write_report(
             if key in distil_report:
                 comparison[label] = {"accuracy": distil_report[key], "macro_f1": float("nan")}
     card = model.card
-    curves = {"served model": card.get("learning_curves", {})}
+    curves = {"served model": card.learning_curves}
     if distil_report and distil_report.get("teacher_history"):
         curves["e5 teacher"] = distil_report["teacher_history"]
     for index, student in enumerate((distil_report or {}).get("students", [])):
@@ -149,16 +149,16 @@ def write_report(
         f"calibration (ECE {served['test']['ece']:.3f})",
     )
     figures = {
-        "data": data.describe(),
+        "data": data.describe().to_dict(),
         "model": {
-            "directory": str(model_dir),
+            "directory": portable_path(model_dir),
             "version": model.version,
             "runtime": model.runtime,
-            "runtimes": card.get("runtimes"),
-            "parameters": card.get("training", {}).get("parameters"),
+            "runtimes": card.runtimes,
+            "parameters": card.training.get("parameters"),
             "size_bytes": sum(p.stat().st_size for p in Path(model_dir).iterdir() if p.is_file()),
             "temperature": model.temperature,
-            "neutral_band": card.get("neutral_band"),
+            "neutral_band": card.neutral_band.to_dict() if card.neutral_band else None,
             "validation": served["validation"],
             "test": served["test"],
             "throughput_reviews_per_s": speed,

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from model.card import ModelCard, NeutralBandCard
+from model.labels import BINARY_SENTIMENTS
 from model.neutral import NeutralBand, served_probabilities, softmax
+from model.paths import portable_path
 from model.predictor import forward_logits
 from model.registry import publish
 from model.runtime import load_forward
-from training.artifact import make_version, save_model_dir, write_card
+from training.artifact import make_version, save_model_dir
 from training.bert import (
     BertSpec,
     History,
@@ -28,7 +32,7 @@ from training.bert import (
     train_classifier,
 )
 from training.calibrate import choose_neutral_band, fit_temperature
-from training.evaluate import classification_figures
+from training.evaluate import classification_figures, served_label_share
 from training.onnx_export import export_onnx
 from training.pipeline import PreparedData, encode, label_ids
 from training.vocab import (
@@ -62,7 +66,7 @@ class TrainRequest:
 @dataclass
 class TrainResult:
     directory: Path
-    card: dict[str, Any]
+    card: ModelCard
     history: History
     val_logits: np.ndarray
     test_logits: np.ndarray
@@ -143,7 +147,10 @@ def fit(
         raise ValueError("teacher_logits must have one row per training (and extra) text")
     if request.init_checkpoint is not None:
         model = checkpoint_model(request.init_checkpoint, labels=labels)
-        start: dict[str, Any] = {"kind": "checkpoint", "path": str(request.init_checkpoint)}
+        start: dict[str, Any] = {
+            "kind": "checkpoint",
+            "path": portable_path(request.init_checkpoint),
+        }
     else:
         model = scratch_model(
             request.spec, vocab_size=tokenizer.get_vocab_size(), labels=labels, pad_token_id=pad_id
@@ -196,12 +203,13 @@ def package(
     tag: str = "",
     band_max_accuracy: float = 0.75,
     band_max_share: float = 0.1,
-    extra_card: dict[str, Any] | None = None,
+    provenance: Mapping[str, Any] | None = None,
     progress: bool = True,
     onnx: bool = True,
 ) -> TrainResult:
     """Write the model directory (and its int8 ONNX export), then calibrate on validation and
-    evaluate on test once, through the runtime that serves it (ONNX when exported)."""
+    evaluate on test once, through the runtime that serves it (ONNX when exported).
+    ``provenance``: the card's optional ``distilled``/``distillation``/``distil_config``."""
     from tokenizers import Tokenizer
 
     labels = data.labels
@@ -234,9 +242,9 @@ def package(
         val_logits, test_logits = served_val, served_test
         served_runtime = forward.name
     temperature = fit_temperature(val_logits, y_val)
-    band_card = None
+    band_card: NeutralBandCard | None = None
     band = NeutralBand()
-    if labels == ("negative", "positive"):
+    if labels == BINARY_SENTIMENTS:
         choice = choose_neutral_band(
             (val_logits[:, 1] - val_logits[:, 0]) / temperature,
             y_val == 1,
@@ -257,38 +265,33 @@ def package(
         softmax(test_logits), y_test, [r.category for r in split.test], labels
     )["ece"]
     served = served_probabilities(test_logits, labels, temperature, band)
-    figures["test"]["served_label_share"] = {
-        name: float((served.argmax(1) == i).mean())
-        for i, name in enumerate(("negative", "neutral", "positive"))
-    }
-    version = make_version(tag)
+    figures["test"]["served_label_share"] = served_label_share(served)
     history = fitted.history
-    card = {
-        "name": "sentiment",
-        "version": version,
-        "model_labels": list(labels),
-        "served_labels": ["negative", "neutral", "positive"],
-        "temperature": temperature,
-        "neutral_band": band_card,
-        "max_length": options.max_length,
-        "text_prefix": options.text_prefix,
-        "start": fitted.start,
-        "training": {
+    card = ModelCard(
+        name="sentiment",
+        version=make_version(tag),
+        model_labels=labels,
+        temperature=temperature,
+        neutral_band=band_card,
+        max_length=options.max_length,
+        text_prefix=options.text_prefix,
+        start=fitted.start,
+        training={
             **asdict(options),
             "seconds": history.seconds,
             "steps": history.steps,
             "parameters": int(sum(p.numel() for p in model.parameters())),
             "mlm_loss_last": float(np.mean(fitted.mlm_losses[-50:])) if fitted.mlm_losses else None,
         },
-        "data": data.describe(),
-        "served_runtime": served_runtime,
-        "onnx": onnx_card,
-        "runtimes": runtimes,
-        "metrics": figures,
-        "learning_curves": history.to_dict(),
-        **(extra_card or {}),
-    }
-    write_card(out_dir, card)
+        data=data.describe(),
+        served_runtime=served_runtime,
+        onnx=onnx_card,
+        runtimes=runtimes,
+        metrics=figures,
+        learning_curves=history.to_dict(),
+        **(provenance or {}),
+    )
+    card.write(out_dir)
     return TrainResult(Path(out_dir), card, history, val_logits, test_logits)
 
 
@@ -315,7 +318,7 @@ def train_and_package(
             tag=request.tag,
             band_max_accuracy=request.band_max_accuracy,
             band_max_share=request.band_max_share,
-            extra_card={"distilled": request.teacher_logits is not None},
+            provenance={"distilled": request.teacher_logits is not None},
             progress=progress,
         )
 
@@ -325,23 +328,19 @@ def repackage(
 ) -> TrainResult:
     """Package a finished model directory again, weights unchanged, through today's
     :func:`package` (calibration, test evaluation, ONNX export) as a new version."""
-    from dataclasses import fields
-
-    from model.predictor import read_card
-
-    card = read_card(model_dir)
-    if tuple(card["model_labels"]) != tuple(data.labels):
-        raise ValueError(f"{model_dir} predicts {card['model_labels']}, the data has {data.labels}")
-    if card.get("data", {}).get("split", {}).get("sha256") not in (None, data.split.sha256):
+    card = ModelCard.read(model_dir)
+    if card.model_labels != tuple(data.labels):
+        raise ValueError(f"{model_dir} predicts {card.model_labels}, the data has {data.labels}")
+    if card.data.split_sha256 not in (None, data.split.sha256):
         raise ValueError(f"{model_dir} was evaluated on another split than this data's")
     known = {f.name for f in fields(TrainOptions)}
-    options = TrainOptions(**{k: v for k, v in card["training"].items() if k in known})
-    start = {"kind": "repackaged", "version": card["version"], "start": card.get("start")}
+    options = TrainOptions(**{k: v for k, v in card.training.items() if k in known})
+    start = {"kind": "repackaged", "version": card.version, "start": card.start}
     with tempfile.TemporaryDirectory() as tmp:
         fitted = Fitted(
             checkpoint_model(model_dir, labels=data.labels),
             _copy_tokenizer_files(Path(model_dir), Path(tmp)),
-            History(**card["learning_curves"]),
+            History(**card.learning_curves),
             start,
         )
         carried = ("distilled", "distillation", "distil_config")
@@ -351,23 +350,21 @@ def repackage(
             out_dir,
             options=options,
             tag=tag,
-            extra_card={k: card[k] for k in carried if k in card},
+            provenance={k: getattr(card, k) for k in carried if getattr(card, k) is not None},
             progress=progress,
         )
 
 
 def publish_result(result: TrainResult, registry: Path, name: str, *, make_current: bool) -> Path:
-    return publish(
-        registry, name, result.card["version"], result.directory, make_current=make_current
-    )
+    return publish(registry, name, result.card.version, result.directory, make_current=make_current)
 
 
 def summary_line(result: TrainResult) -> str:
-    test = result.card["metrics"]["test"]
-    val = result.card["metrics"]["validation"]
+    test = result.card.metrics["test"]
+    val = result.card.metrics["validation"]
     return json.dumps(
         {
-            "version": result.card["version"],
+            "version": result.card.version,
             "validation_accuracy": round(val["accuracy"], 4),
             "test_accuracy": round(test["accuracy"], 4),
             "test_macro_f1": round(test["macro_f1"], 4),

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from training.artifact import write_json
+from model.jsonio import write_json
 from training.bert import BertSpec, TrainOptions
 from training.pipeline import PreparedData
 from training.train import TrainRequest, fit

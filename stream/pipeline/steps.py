@@ -40,7 +40,8 @@ class Predictor(Protocol):
     version: str
     runtime: str
 
-    def predict_batch(self, texts: Sequence[str]) -> list[Any]: ...
+    def predict_cleaned(self, texts: Sequence[str]) -> list[Any]:
+        """One prediction per text that already went through ``model.text.clean_text``."""
 
 
 class ReviewWriter(Protocol):
@@ -161,7 +162,7 @@ class Classify:
         started = time.perf_counter()
         terms, predictions = await asyncio.gather(
             loop.run_in_executor(self.keywords_executor, self._extract, texts),
-            loop.run_in_executor(self.model_executor, self.model.predict_batch, texts),
+            loop.run_in_executor(self.model_executor, self.model.predict_cleaned, texts),
         )
         self.metrics.model_latency.observe(time.perf_counter() - started)
         if len(predictions) != len(texts):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from model.predictor import SentimentModel, token_budget_batches
-from model.registry import load_model, resolve_model_dir
-from stream.settings import Settings
+from model.registry import resolve_model_dir
+from model.text import clean_text
 
 TEXTS = [
     "质量很好，物流也快，非常满意",
@@ -35,6 +35,12 @@ def test_one_prediction_per_input_with_valid_probabilities(model: SentimentModel
 
 def test_empty_batch(model: SentimentModel) -> None:
     assert model.predict_batch([]) == []
+    assert model.predict_cleaned([]) == []
+
+
+def test_cleaned_texts_are_not_cleaned_again(model: SentimentModel) -> None:
+    cleaned = [clean_text(text) for text in TEXTS]
+    assert model.predict_cleaned(cleaned) == model.predict_batch(TEXTS)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +61,7 @@ def test_a_text_scores_the_same_alone_and_in_a_padded_batch(
 
 
 def test_version_and_labels_come_from_the_directory(model: SentimentModel) -> None:
-    assert model.version == model.card["version"]
+    assert model.version == model.card.version
     assert model.labels == ("negative", "neutral", "positive")
     assert model.model_labels == ("negative", "positive")
 
@@ -74,18 +80,23 @@ def test_serving_tokenizer_matches_training_tokenizer(model: SentimentModel, tin
         assert served == training.encode(text).ids
 
 
-def test_load_model_follows_settings(tiny_registry: Path) -> None:
-    settings = Settings(model_registry=tiny_registry, model_threads=1, model_max_length=32)
-    model = load_model(settings)
-    assert model.max_length == 32
+def test_load_takes_the_serving_options_and_keeps_its_directory(tiny_registry: Path) -> None:
+    directory = resolve_model_dir(tiny_registry, "sentiment")
+    model = SentimentModel.load(directory, threads=1, max_length=32, token_budget=64)
+    assert model.directory == directory
+    assert (model.max_length, model.token_budget) == (32, 64)
     assert len(model.predict_batch(["不错"])) == 1
 
 
 def test_token_budget_batches_cover_every_index_within_budget() -> None:
     lengths = [5, 120, 7, 64, 3, 128, 40, 9] * 10
-    batches = token_budget_batches(lengths, max_batch=16, token_budget=512)
+    batches = token_budget_batches(lengths, token_budget=512)
     flat = sorted(i for batch in batches for i in batch)
     assert flat == list(range(len(lengths)))
     for batch in batches:
-        assert len(batch) <= 16
         assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 512
+
+
+def test_the_token_budget_alone_sizes_a_group() -> None:
+    assert [len(b) for b in token_budget_batches([2] * 200, token_budget=256)] == [128, 72]
+    assert [len(b) for b in token_budget_batches([300, 4], token_budget=256)] == [1, 1]

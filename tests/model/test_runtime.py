@@ -4,11 +4,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model.corpus import SHIPPED_CORPUS
 from model.predictor import SentimentModel
 from model.registry import resolve_model_dir
 from model.runtime import ONNX_FILE, load_forward
 from model.text import clean_text
-from training.data import DEFAULT_CORPUS, load_file
+from training.data import load_file
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +19,7 @@ def model_dir(tiny_registry: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def corpus_texts() -> list[str]:
-    reviews, _ = load_file(DEFAULT_CORPUS)
+    reviews, _ = load_file(SHIPPED_CORPUS)
     return [clean_text(r.text) for r in reviews[::97]][:400]
 
 
@@ -26,13 +27,13 @@ def test_packaging_exports_onnx_and_records_both_runtimes(model_dir: Path) -> No
     model = SentimentModel.load(model_dir, threads=1)
     card = model.card
     assert (model_dir / ONNX_FILE).is_file()
-    assert card["onnx"]["file"] == ONNX_FILE
-    assert card["onnx"]["bytes"] == (model_dir / ONNX_FILE).stat().st_size
-    assert card["served_runtime"] == "onnx-int8"
-    assert set(card["runtimes"]) == {"torch", "onnx-int8"}
-    served = card["runtimes"]["onnx-int8"]
+    assert card.onnx is not None and card.onnx.file == ONNX_FILE
+    assert card.onnx.bytes == (model_dir / ONNX_FILE).stat().st_size
+    assert card.served_runtime == "onnx-int8"
+    assert set(card.runtimes) == {"torch", "onnx-int8"}
+    served = card.runtimes["onnx-int8"]
     # The headline metrics are those of the runtime that serves the model.
-    assert card["metrics"]["test"]["accuracy"] == pytest.approx(served["test_accuracy"])
+    assert card.metrics["test"]["accuracy"] == pytest.approx(served["test_accuracy"])
     assert 0.9 <= served["test_agreement_with_torch"] <= 1.0
     assert model.runtime == "onnx-int8"  # "auto" takes the export
 

@@ -8,25 +8,37 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.registry import load_model, resolve_model_dir
-from stream.settings import Settings
+from model.corpus import SHIPPED_CORPUS
+from model.predictor import SentimentModel
+from model.registry import resolve_model_dir
+from stream.config import ModelConfig
 from training.baselines import fit_baseline
-from training.data import DEFAULT_CORPUS
 from training.pipeline import label_ids, prepare_data
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def settings() -> Settings:
-    return Settings(model_threads=2)
+def config() -> ModelConfig:
+    return ModelConfig(model_threads=2)
 
 
-def test_shipped_model_is_small_and_loads(settings: Settings) -> None:
-    directory = resolve_model_dir(settings.model_registry, settings.model_name)
+def _load(config: ModelConfig) -> SentimentModel:
+    directory = resolve_model_dir(config.model_registry, config.model_name, config.model_version)
+    return SentimentModel.load(
+        directory,
+        max_length=config.model_max_length,
+        threads=config.model_threads,
+        runtime=config.model_runtime,
+        token_budget=config.model_token_budget,
+    )
+
+
+def test_shipped_model_is_small_and_loads(config: ModelConfig) -> None:
+    directory = resolve_model_dir(config.model_registry, config.model_name)
     size = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
     assert size < 25 * 1024 * 1024
-    model = load_model(settings)
+    model = _load(config)
     assert model.version == directory.name
     assert [p.label for p in model.predict_batch(["非常满意，质量很好", "太差了，退货"])] == [
         "positive",
@@ -34,10 +46,10 @@ def test_shipped_model_is_small_and_loads(settings: Settings) -> None:
     ]
 
 
-def test_shipped_model_beats_the_tfidf_baseline_on_the_test_split(settings: Settings) -> None:
-    model = load_model(settings)
-    data = prepare_data([DEFAULT_CORPUS])
-    assert model.card["data"]["split"]["sha256"] == data.split.sha256, "not the pipeline's split"
+def test_shipped_model_beats_the_tfidf_baseline_on_the_test_split(config: ModelConfig) -> None:
+    model = _load(config)
+    data = prepare_data([SHIPPED_CORPUS])
+    assert model.card.data.split_sha256 == data.split.sha256, "not the pipeline's split"
     labels = data.labels
     sample = data.split.test
     y = label_ids(sample, labels)

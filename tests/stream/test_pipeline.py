@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 
 import schemas
+from model.corpus import SHIPPED_CORPUS
 from model.text import clean_text
 from stream.config import KafkaConfig, WorkerConfig
 from stream.local.processes import free_port
 from stream.pipeline.exits import EXIT_DLQ_LIMIT, EXIT_SINK_DOWN
 from stream.replay import MALFORMED_KINDS, EventFactory, ReplayEvent, cycle_sources, read_corpus
 from stream.sink.connection import connect
-from stream.worker_cli import DEFAULT_CORPUS
 from tests.stream.harness import (
     WorkerProcess,
     committed_total,
@@ -39,7 +39,7 @@ from tests.stream.harness import (
 
 pytestmark = [pytest.mark.broker, pytest.mark.clickhouse, pytest.mark.slow]
 
-SOURCES = read_corpus(DEFAULT_CORPUS)
+SOURCES = read_corpus(SHIPPED_CORPUS)
 FAST = {
     "batch_size": 128,
     "batch_within_s": 0.2,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from model.corpus import SHIPPED_CORPUS
 from stream.replay import (
     MALFORMED_KINDS,
     EventFactory,
@@ -17,7 +18,6 @@ from stream.replay import (
     read_jsonl,
 )
 from stream.validation import InvalidEvent, ValidReview, parse_review
-from stream.worker_cli import DEFAULT_CORPUS
 
 LIMITS = {"max_text_chars": 300, "max_event_bytes": 4096}
 SOURCE = SourceReview("物流很快，质量不错", "手机", 1)
@@ -57,7 +57,7 @@ def test_same_seed_same_events() -> None:
 
 
 def test_shipped_corpus_reads_without_empty_reviews() -> None:
-    reviews = read_corpus(DEFAULT_CORPUS)
+    reviews = read_corpus(SHIPPED_CORPUS)
     assert len(reviews) > 60_000
     assert all(r.text.strip() and "\ufeff" not in r.text for r in reviews)
     assert len({r.category for r in reviews}) == 10

@@ -13,26 +13,8 @@ import schemas
 from stream.events import to_json_bytes
 from stream.keywords import ReviewTerms
 from stream.rows import ClassifiedReview, build_review_row, build_sentiment_event
+from stream.sink.store import REVIEW_COLUMNS
 from stream.validation import ValidReview, parse_review
-
-ARCHITECTURE_COLUMNS = [
-    "review_id",
-    "product_id",
-    "category",
-    "user_id",
-    "rating",
-    "text",
-    "sentiment",
-    "confidence",
-    "prob_negative",
-    "prob_neutral",
-    "prob_positive",
-    "keywords",
-    "complaint_keywords",
-    "model_version",
-    "created_at",
-    "processed_at",
-]
 
 
 @dataclass(frozen=True)
@@ -73,7 +55,7 @@ def classified(rating: int | None = 2, prediction: FakePrediction = NEGATIVE) ->
 
 def test_row_has_exactly_the_reviews_columns() -> None:
     row = asdict(build_review_row(classified()))
-    assert list(row) == ARCHITECTURE_COLUMNS
+    assert list(row) == list(REVIEW_COLUMNS)  # the sink owns the columns
     assert row["text"] == "漏水了,退货!"
     assert row["sentiment"] == "negative"
     assert (row["prob_negative"], row["prob_neutral"], row["prob_positive"]) == (0.9, 0.06, 0.04)

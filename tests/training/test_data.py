@@ -1,38 +1,19 @@
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from model.corpus import SHIPPED_CORPUS
+from stream.config import ClickHouseConfig
 from training.data import (
     Review,
-    label_from_rating,
     label_from_value,
+    load_clickhouse,
     load_file,
     review_from_record,
     reviews_sha256,
 )
-
-
-@pytest.mark.parametrize(
-    ("rating", "label"),
-    [
-        (5, "positive"),
-        (4, "positive"),
-        ("4", "positive"),
-        (3, "neutral"),
-        (2, "negative"),
-        (1, "negative"),
-        (1.0, "negative"),
-    ],
-)
-def test_ratings_map_to_labels(rating: object, label: str) -> None:
-    assert label_from_rating(rating) == label
-
-
-@pytest.mark.parametrize("rating", [0, 6, 3.5, -1, "five", None, True, ""])
-def test_out_of_range_or_malformed_ratings_are_refused(rating: object) -> None:
-    with pytest.raises(ValueError):
-        label_from_rating(rating)
 
 
 @pytest.mark.parametrize(
@@ -80,9 +61,7 @@ def test_csv_and_jsonl_files_with_labels_or_ratings(tmp_path: Path) -> None:
 
 
 def test_the_shipped_corpus_loads_in_full() -> None:
-    from training.data import DEFAULT_CORPUS
-
-    reviews, skipped = load_file(DEFAULT_CORPUS)
+    reviews, skipped = load_file(SHIPPED_CORPUS)
     assert len(reviews) + skipped == 62774
     assert {r.label for r in reviews} == {"negative", "positive"}
     assert len({r.category for r in reviews}) == 10
@@ -92,3 +71,30 @@ def test_review_hash_ignores_order() -> None:
     a = [Review("好", "positive", "x"), Review("差", "negative", "y")]
     assert reviews_sha256(a) == reviews_sha256(a[::-1])
     assert reviews_sha256(a) != reviews_sha256(a[:1])
+
+
+def test_rated_reviews_from_clickhouse_are_read_through_the_sink_seam(monkeypatch) -> None:
+    """``load_clickhouse`` connects with its section, reads through ``read_rated_reviews``,
+    labels by rating and closes the connection."""
+    from stream.sink import connection, reads
+
+    config = ClickHouseConfig(clickhouse_database="rated")
+    seen: dict[str, object] = {}
+
+    def connect(given: ClickHouseConfig) -> SimpleNamespace:
+        seen["config"] = given
+        return SimpleNamespace(close=lambda: seen.setdefault("closed", True))
+
+    def read_rated_reviews(clickhouse: object, *, limit: int | None = None) -> list:
+        seen["limit"] = limit
+        return [("很好", "书籍", 5), ("一般", None, 3), ("太差", "酒店", 1)]
+
+    monkeypatch.setattr(connection, "connect", connect)
+    monkeypatch.setattr(reads, "read_rated_reviews", read_rated_reviews)
+    reviews = load_clickhouse(config, limit=10)
+    assert reviews == [
+        Review("很好", "positive", "书籍"),
+        Review("一般", "neutral", "unknown"),
+        Review("太差", "negative", "酒店"),
+    ]
+    assert seen == {"config": config, "limit": 10, "closed": True}

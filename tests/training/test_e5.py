@@ -24,9 +24,10 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def trimmed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    from training.data import DEFAULT_CORPUS, load_file
+    from model.corpus import SHIPPED_CORPUS
+    from training.data import load_file
 
-    reviews, _ = load_file(DEFAULT_CORPUS)
+    reviews, _ = load_file(SHIPPED_CORPUS)
     texts = [r.text.strip() for r in reviews[:300]] + TEXTS + ["query: " + t for t in TEXTS]
     path = tmp_path_factory.mktemp("e5") / "trim.bin"
     full = read_e5(wheel_model_path())

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model.corpus import SHIPPED_CORPUS
 from model.predictor import SentimentModel
 from model.registry import publish, resolve_model_dir
 from training.bert import BertSpec, TrainOptions
-from training.data import DEFAULT_CORPUS
 from training.pipeline import PreparedData, prepare_data
 from training.train import TrainRequest, train_and_package
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def data() -> PreparedData:
-    return prepare_data([DEFAULT_CORPUS], sample=1500)
+    return prepare_data([SHIPPED_CORPUS], sample=1500)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,7 @@ def test_sample_split_is_sane(data: PreparedData) -> None:
 def test_model_card_and_artifact(trained: Path, data: PreparedData) -> None:
     card = json.loads((trained / "reviewpulse.json").read_text())
     assert card["data"]["split"]["sha256"] == data.split.sha256
+    assert card["data"]["sources"][0]["path"] == "data/reviews/online_shopping_10_cats.zip"
     assert card["model_labels"] == ["negative", "positive"]
     assert card["metrics"]["test"]["accuracy"] > 0.6  # really trained, not random
     assert card["learning_curves"]["val_accuracy"]
@@ -119,22 +120,22 @@ def test_repackaging_keeps_the_weights_and_makes_a_new_version(
     before = json.loads((trained / "reviewpulse.json").read_text())
     result = repackage(data, trained, tmp_path / "again", tag="again", progress=False)
     card = result.card
-    assert card["version"] != before["version"] and card["version"].endswith("-again")
-    assert card["start"] == {
+    assert card.version != before["version"] and card.version.endswith("-again")
+    assert card.start == {
         "kind": "repackaged",
         "version": before["version"],
         "start": before["start"],
     }
     # Same weights and calibration data, so the same torch figures.
-    assert card["runtimes"]["torch"]["test_accuracy"] == pytest.approx(
+    assert card.runtimes["torch"]["test_accuracy"] == pytest.approx(
         before["runtimes"]["torch"]["test_accuracy"]
     )
-    assert card["learning_curves"] == before["learning_curves"]
+    assert card.learning_curves == before["learning_curves"]
     old = SentimentModel.load(trained, threads=1, runtime="torch")
     new = SentimentModel.load(tmp_path / "again", threads=1, runtime="torch")
     texts = [r.text for r in data.split.test[:50]]
     assert np.allclose(old.logits(texts), new.logits(texts), atol=1e-6)
-    other = prepare_data([DEFAULT_CORPUS], sample=1400)
+    other = prepare_data([SHIPPED_CORPUS], sample=1400)
     with pytest.raises(ValueError, match="another split"):
         repackage(other, trained, tmp_path / "other", progress=False)
 
@@ -166,7 +167,8 @@ def test_fine_tuning_a_local_checkpoint_and_distilling_from_it(
     logits = np.load(tmp_path / "run" / "teacher_logits.npz")
     assert len(logits["augmented"]) == len(data.split.train)
     result = import_student(data, tmp_path / "run", 0, tmp_path / "student", progress=False)
-    assert result.card["start"]["kind"] == "distilled"
+    assert result.card.start["kind"] == "distilled"
+    assert result.card.distillation is not None and result.card.distil_config is not None
     model = SentimentModel.load(tmp_path / "student", threads=1)
     assert len(model.predict_batch(["不错"])) == 1
 
@@ -174,7 +176,7 @@ def test_fine_tuning_a_local_checkpoint_and_distilling_from_it(
 def test_optuna_tuning_with_a_tiny_budget(data: PreparedData, tmp_path: Path) -> None:
     from training.tune import tune
 
-    small = prepare_data([DEFAULT_CORPUS], sample=500)
+    small = prepare_data([SHIPPED_CORPUS], sample=500)
     result = tune(small, tmp_path, trials=2, epochs=0.5, progress=False)
     assert len(result["trials"]) == 2
     assert 0 < result["best_value"] <= 1

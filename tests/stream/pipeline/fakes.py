@@ -26,7 +26,7 @@ class FakeModel:
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def predict_batch(self, texts: Sequence[str]) -> list[FakePrediction]:
+    def predict_cleaned(self, texts: Sequence[str]) -> list[FakePrediction]:
         self.calls.append(len(texts))
         return [FakePrediction() for _ in texts]
 

@@ -104,7 +104,7 @@ def test_dlq_limit_stops_before_anything_is_published(keywords) -> None:
 
 def test_unexpected_error_stops_instead_of_raising_into_take(keywords) -> None:
     chain, journal, stops, context = make(keywords)
-    context.model.predict_batch = lambda texts: []  # wrong length: a bug, not a sink outage
+    context.model.predict_cleaned = lambda texts: []  # wrong length: a bug, not a sink outage
     with pytest.raises(Stopped):
         run(chain, incoming([review_bytes(1)]))
     assert stops[-1][0] in (EXIT_SINK_DOWN, EXIT_BATCH_ERROR)

@@ -102,7 +102,7 @@ def test_classify_makes_one_model_call_and_keeps_review_order(keywords, executor
 
 def test_classify_rejects_a_model_that_loses_reviews(keywords, executor) -> None:
     model = FakeModel()
-    model.predict_batch = lambda texts: []
+    model.predict_cleaned = lambda texts: []
     valid = validate()(incoming([review_bytes(1)])).valid
     with pytest.raises(ValueError, match="0 results for 1 texts"):
         asyncio.run(classify(keywords, executor, model)(valid))

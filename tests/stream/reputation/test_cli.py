@@ -12,8 +12,8 @@ from stream.cli import build_parser, main
 from stream.config import ClickHouseConfig, WorkerConfig
 from stream.sink.backend import ClickHouse
 from stream.sink.store import ReviewStore
-from tests.stream.reputation.scenario import Scenario
 from tests.stream.harness import read_topic
+from tests.stream.reputation.scenario import Scenario
 
 KAFKA_FLAGS = ("kafka_broker", "alerts_topic")
 CLICKHOUSE_FLAGS = (

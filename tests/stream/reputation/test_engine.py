@@ -22,8 +22,8 @@ from stream.reputation.engine import AlertEngine
 from stream.reputation.publisher import KafkaAlertPublisher
 from stream.sink.backend import ClickHouse
 from stream.sink.store import ReviewStore
-from tests.stream.reputation.scenario import Scenario
 from tests.stream.harness import read_topic
+from tests.stream.reputation.scenario import Scenario
 
 pytestmark = [pytest.mark.broker, pytest.mark.clickhouse]
 

@@ -23,8 +23,8 @@ from stream.metrics import read_samples, sample_total
 from stream.sink.connection import connect
 from stream.sink.migrations import migrate
 from stream.sink.store import ReviewStore
-from tests.stream.reputation.scenario import Scenario
 from tests.stream.harness import WorkerProcess, read_topic, wait_for
+from tests.stream.reputation.scenario import Scenario
 
 pytestmark = [pytest.mark.broker, pytest.mark.clickhouse, pytest.mark.slow]
 

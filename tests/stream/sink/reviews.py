@@ -6,7 +6,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-SENTIMENTS = ("negative", "neutral", "positive")
+from model.labels import SENTIMENTS
+
 START = datetime(2026, 3, 31, 23, 58, 0, tzinfo=UTC)  # spans a month boundary (partitions)
 
 

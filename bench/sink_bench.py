@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from model.labels import SENTIMENTS
 from stream.config import ClickHouseConfig
 from stream.local.clickhouse_server import ClickHouseServer
 from stream.sink.connection import connect
@@ -33,7 +34,7 @@ def make_rows(count: int, offset: int, rng: random.Random) -> list[dict[str, Any
     start = datetime(2026, 1, 1, tzinfo=UTC)
     rows = []
     for i in range(offset, offset + count):
-        sentiment = rng.choice(("negative", "neutral", "positive"))
+        sentiment = rng.choice(SENTIMENTS)
         rows.append(
             {
                 "review_id": f"bench-{i:09d}",

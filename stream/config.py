@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar, get_type_hints
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "REVIEWPULSE_"
@@ -83,6 +83,12 @@ class BatchConfig(ConfigSection):
         262144, ge=1024, description="Input messages larger than this are dead-lettered unread."
     )
     keywords_limit: int = Field(10, ge=1, description="Most keywords kept per review.")
+    max_future_skew_s: float = Field(
+        300.0,
+        ge=0,
+        description="Reviews dated more than this many seconds after the worker's clock are "
+        "dead-lettered (bad_timestamp): they would sit in every 'last hour' until then.",
+    )
     dlq_limit_ratio: float = Field(
         0.9,
         gt=0,
@@ -155,56 +161,135 @@ class WebConfig(ConfigSection):
 
 
 class AlertConfig(ConfigSection):
-    """The alert engine: how often it runs and what counts as an incident."""
+    """The alert engine: how often it runs and what counts as an incident.
+
+    Defaults are chosen with the simulation harness (``python -m bench.alerts``); README,
+    "Reputation and alerts", has its figures."""
 
     alert_interval_s: float = Field(30.0, gt=0, description="How often alert rules run.")
+    alert_windows_minutes: str = Field(
+        "2,5,15,60",
+        pattern=r"^\s*\d+(\s*,\s*\d+)*\s*$",
+        description="Event-time windows (minutes, ascending, comma-separated) every product, "
+        "category and complaint rate is judged on at once.",
+    )
+    alert_evidence: str = Field(
+        "9,9,7,6.5",
+        pattern=r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
+        description="Evidence (log-likelihood ratio, nats) each window needs to fire, in the "
+        "order of alert-windows-minutes: short windows need more.",
+    )
     alert_min_volume: int = Field(
-        20,
-        ge=1,
-        description="Reviews a product needs in the window before it can alert; also the "
-        "pseudo-count that pulls a thin baseline towards the shop-wide ratio.",
+        12, ge=1, description="Reviews a window needs before it can fire."
     )
-    alert_negative_ratio: float = Field(
-        0.5, gt=0, le=1, description="Negative ratio in the window that counts as a spike."
+    alert_margin: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="Rise of a rate (absolute, e.g. 0.05 = 5 points) over its usual level "
+        "that is tolerated as drift; only evidence of more raises an alert.",
     )
-    alert_ratio_lift: float = Field(
-        2.0, gt=1, description="Spike must also be this many times the product's baseline."
+    alert_prior_weight: float = Field(
+        30.0,
+        gt=0,
+        description="Pseudo-reviews of the category's rate added to a product's own history "
+        "(and of the shop's rate to a category's): thin history is judged by its category.",
     )
-    alert_window_minutes: int = Field(60, ge=1, description="Window the alert rules look at.")
-    alert_baseline_hours: int = Field(24, ge=1, description="Baseline window before it.")
-    alert_keyword_min: int = Field(
-        10,
-        ge=1,
-        description="Negative reviews with complaint keywords a product needs in the window "
-        "for a complaint surge.",
+    alert_critical_effect: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="Severity: critical when the rate rose by at least this much (absolute) "
+        "even at the lower end of its 90% confidence interval, warning otherwise.",
     )
-    alert_keyword_lift: float = Field(
-        2.0,
-        gt=1,
-        description="Complaint surge: share of such reviews must be this many times the "
-        "product's baseline share.",
-    )
-    alert_category_min_volume: int = Field(
-        50, ge=1, description="Reviews a category needs in the window and baseline to alert."
-    )
-    alert_category_drop: float = Field(
-        0.3, gt=0, description="Fall in a category's net score (-1..1) that raises an alert."
+    alert_baseline_hours: int = Field(
+        24, ge=1, description="History before each window that gives a subject's usual rate."
     )
     alert_cooldown_minutes: int = Field(
         60,
         ge=1,
-        description="One alert per product or category per incident: a new one needs this "
-        "long without the condition; a longer incident extends the open alert.",
+        description="One alert per product, category or pipeline per incident: the incident "
+        "ends after this much evaluated event time without the condition.",
     )
     alert_sample_reviews: int = Field(
         5, ge=0, le=50, description="Sample review ids carried by each alert."
     )
+    alert_lag_threshold_s: float = Field(
+        600.0,
+        gt=0,
+        description="Pipeline-lag alert when the oldest unprocessed input message has waited "
+        "this long (critical at 3x).",
+    )
+    alert_lexicon_days: int = Field(
+        7, ge=1, description="History the per-category complaint lexicon is learned from."
+    )
+    alert_lexicon_min_reviews: int = Field(
+        20,
+        ge=1,
+        description="Negative reviews of a category a keyword needs to join its learned "
+        "complaint lexicon.",
+    )
+    alert_lexicon_min_lift: float = Field(
+        4.0,
+        gt=1,
+        description="How many times more often a keyword must appear in a category's negative "
+        "reviews than in its others to join the learned complaint lexicon.",
+    )
+    alert_lexicon_refresh_minutes: int = Field(
+        60, ge=1, description="How often the learned complaint lexicon is relearned."
+    )
+
+    @model_validator(mode="after")
+    def _windows_match_evidence(self) -> Self:
+        windows = [int(w) for w in self.alert_windows_minutes.split(",")]
+        evidence = self.alert_evidence.split(",")
+        if len(windows) != len(evidence):
+            raise ValueError("alert_evidence needs one value per alert_windows_minutes window")
+        if windows != sorted(set(windows)) or windows[0] < 1:
+            raise ValueError("alert_windows_minutes must be distinct, ascending and >= 1")
+        return self
 
 
 class LogConfig(ConfigSection):
     """Logging of long-running commands."""
 
     log_level: str = Field("info", description="Log level (debug, info, warning, error).")
+
+
+class ServingConfig(ConfigSection):
+    """Hot reload of the served model and shadow scoring of a candidate, inside the worker."""
+
+    model_reload_interval_s: float = Field(
+        10.0,
+        ge=0,
+        description="How often the worker reads the registry's CURRENT and SHADOW pointers. "
+        "A moved CURRENT is loaded beside the served model (on its own thread), checked, and "
+        "swapped in between batches; only with model-version 'current', a pinned version "
+        "stays. 0 turns hot reload and shadow scoring off.",
+    )
+    model_canary_tolerance: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="A model is refused at load unless its predictions on the built-in canary "
+        "reviews are finite and normalised, and it tells their positive from negative ones "
+        "at most this far below its card's validation accuracy.",
+    )
+    shadow_queue_batches: int = Field(
+        8,
+        ge=1,
+        description="Batches that may wait for the shadow candidate; further ones are dropped "
+        "and counted, never waited for.",
+    )
+    shadow_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="A shadow batch running longer marks the shadow stalled in /health and "
+        "the metrics; queued batches older than this are dropped.",
+    )
+    shadow_threads: int = Field(
+        1, ge=1, description="CPU threads for the shadow candidate's forward pass."
+    )
 
 
 # --- the resolver ------------------------------------------------------------------------------
@@ -222,7 +307,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, *sections: type[Config
                 dest=_FLAG_DEST + name,
                 default=None,
                 metavar=name.upper(),
-                help=f"{field.description} [default: {field.default}]",
+                # argparse %-formats help strings: a literal % must be doubled
+                help=f"{field.description} [default: {field.default}]".replace("%", "%%"),
             )
 
 
@@ -274,6 +360,7 @@ class WorkerConfig:
     web: WebConfig
     alerts: AlertConfig
     log: LogConfig
+    serving: ServingConfig
 
     @classmethod
     def sections(cls) -> dict[str, type[ConfigSection]]:

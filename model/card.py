@@ -20,7 +20,9 @@ from typing import Any, Self
 
 from model.jsonio import write_json
 from model.labels import SENTIMENTS
+from model.lexical import CharNgrams
 from model.neutral import NeutralBand
+from model.profile import TrafficProfile
 
 CARD_FILE = "reviewpulse.json"
 
@@ -94,6 +96,33 @@ class OnnxCard:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LexicalCard:
+    """The lexical half of a hybrid model (:mod:`model.lexical`): its files, features, and
+    the fusion weight chosen on validation."""
+
+    vocabulary_file: str  # JSON list of n-grams, in column order
+    weights_file: str  # safetensors: idf, coef, intercept
+    sha256: Mapping[str, str]  # file name -> content hash, checked at load
+    features: int
+    ngram_range: tuple[int, int]
+    lowercase: bool = True
+    c: float  # LogisticRegression's inverse regularisation, chosen on validation
+    weight: float  # the network's share of the fused log-odds (1 - weight: the lexical's)
+    selection: Mapping[str, Any] = field(default_factory=dict)  # grids and validation figures
+
+    @property
+    def ngrams(self) -> CharNgrams:
+        low, high = self.ngram_range
+        return CharNgrams(min_n=low, max_n=high, lowercase=self.lowercase)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        known = _known(cls, data)
+        known["ngram_range"] = tuple(known["ngram_range"])
+        return cls(**known)
+
+
+@dataclass(frozen=True, kw_only=True)
 class DataSource:
     """One input of the training data: a file (portable path and hash) or ClickHouse."""
 
@@ -154,6 +183,11 @@ class ModelCard:
     distilled: bool | None = None
     distillation: Mapping[str, Any] | None = None
     distil_config: Mapping[str, Any] | None = None
+    lexical: LexicalCard | None = None  # None: the network alone (no TF-IDF half)
+    retraining: Mapping[str, Any] | None = None  # reviewpulse retrain: traffic, mix, gate
+    # The model's traffic profile on the validation split (model.profile.reference_profile):
+    # what the stream's drift monitoring compares live traffic with. None on older cards.
+    reference: TrafficProfile | None = None
 
     @property
     def band(self) -> NeutralBand:
@@ -174,6 +208,10 @@ class ModelCard:
         known["data"] = DataCard.from_dict(known.get("data") or {})
         onnx = known.get("onnx")
         known["onnx"] = OnnxCard.from_dict(onnx) if onnx else None
+        lexical = known.get("lexical")
+        known["lexical"] = LexicalCard.from_dict(lexical) if lexical else None
+        reference = known.get("reference")
+        known["reference"] = TrafficProfile.from_dict(reference) if reference else None
         return cls(**known)
 
     @classmethod

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from model.card import ModelCard
-from model.labels import SENTIMENTS, Sentiment
+from model.labels import BINARY_SENTIMENTS, SENTIMENTS, Sentiment
+from model.lexical import LexicalModel, fuse
 from model.neutral import served_probabilities
 from model.runtime import Forward, load_forward
 from model.text import clean_text
@@ -34,6 +35,8 @@ class Prediction:
     label: Sentiment
     confidence: float  # probability of `label`
     probabilities: dict[str, float]  # all three labels, sums to 1
+    tokens: int = 0  # tokens of the text the model saw (after truncation, no special tokens)
+    unknown_tokens: int = 0  # of which the tokenizer's unknown token ([UNK])
 
 
 def token_budget_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
@@ -94,7 +97,13 @@ class SentimentModel:
         model_labels: Sequence[str],
         max_length: int,
         token_budget: int = DEFAULT_TOKEN_BUDGET,
+        lexical: LexicalModel | None = None,
     ) -> None:
+        if (lexical is None) != (card.lexical is None):
+            raise ValueError("the card and the lexical half disagree (hybrid or not)")
+        if lexical is not None and tuple(model_labels) != BINARY_SENTIMENTS:
+            raise ValueError(f"a lexical half needs a (negative, positive) network: {model_labels}")
+        self._lexical = lexical
         self._forward = forward
         self._tokenizer = tokenizer
         self.card = card
@@ -111,6 +120,11 @@ class SentimentModel:
         self._encoder.no_padding()
         self._encoder.enable_truncation(self.max_length)
         self.token_budget = token_budget
+        # Token counts per review (drift monitoring): ids minus what the encoder adds to
+        # every text (special tokens, and the text prefix), and the unknown token's id.
+        self._added_tokens = len(self._encoder.encode(self.text_prefix).ids)
+        unknown = tokenizer.unk_token_id
+        self._unknown_id: int = -1 if unknown is None else int(unknown)
         # Fail at load time, not on the first batch, if the labels cannot be served.
         served_probabilities(
             np.zeros((1, len(self.model_labels))), self.model_labels, 1.0, self.band
@@ -145,6 +159,7 @@ class SentimentModel:
             model_labels=labels,
             max_length=max_length,
             token_budget=token_budget,
+            lexical=_load_lexical(directory, card),
         )
 
     def encoded(self, texts: Sequence[str]) -> list[list[int]]:
@@ -152,10 +167,28 @@ class SentimentModel:
         return [e.ids for e in self._encoder.encode_batch_fast(list(texts))]
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Raw model logits (model label order) for already-cleaned texts, in input order."""
+        """The logits calibration applies to (model label order), for already-cleaned texts
+        (with the text prefix), in input order: the network's, fused with the lexical half's
+        when the model is a hybrid (:func:`model.lexical.fuse`)."""
+        return self._fused(self._logits_of(self.encoded(texts)), texts)
+
+    def network_logits(self, texts: Sequence[str]) -> np.ndarray:
+        """The network's own logits (no lexical half), as :meth:`logits` takes texts."""
+        return self._logits_of(self.encoded(texts))
+
+    def lexical_log_odds(self, texts: Sequence[str]) -> np.ndarray | None:
+        """The lexical half's log-odds of each text (None: not a hybrid)."""
+        return None if self._lexical is None else self._lexical.log_odds(texts)
+
+    def _fused(self, network: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        if self._lexical is None or self.card.lexical is None:
+            return network
+        return fuse(network, self._lexical.log_odds(texts), self.card.lexical.weight)
+
+    def _logits_of(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
         return forward_logits(
             self._forward,
-            self.encoded(texts),
+            encoded,
             pad_id=self._tokenizer.pad_token_id,
             num_labels=len(self.model_labels),
             token_budget=self.token_budget,
@@ -173,14 +206,26 @@ class SentimentModel:
     def predict_cleaned(self, texts: Sequence[str]) -> list[Prediction]:
         """:meth:`predict_batch` for texts that already went through ``clean_text`` (the
         stream cleans once, at validation, and classifies what it stored)."""
+        if not texts:
+            return []
+        prefixed = [self.text_prefix + text for text in texts]
+        encoded = self.encoded(prefixed)
+        rows = served_probabilities(
+            self._fused(self._logits_of(encoded), prefixed),
+            self.model_labels,
+            self.temperature,
+            self.band,
+        )
         predictions = []
-        for row in self._probabilities(texts):
+        for row, ids in zip(rows, encoded, strict=True):
             best = int(row.argmax())
             predictions.append(
                 Prediction(
                     label=SENTIMENTS[best],
                     confidence=float(row[best]),
                     probabilities={name: float(p) for name, p in zip(SENTIMENTS, row, strict=True)},
+                    tokens=max(len(ids) - self._added_tokens, 0),
+                    unknown_tokens=ids.count(self._unknown_id),
                 )
             )
         return predictions
@@ -190,3 +235,18 @@ class SentimentModel:
             return np.zeros((0, len(SENTIMENTS)))
         logits = self.logits([self.text_prefix + text for text in cleaned])
         return served_probabilities(logits, self.model_labels, self.temperature, self.band)
+
+
+def _load_lexical(directory: Path, card: ModelCard) -> LexicalModel | None:
+    """The lexical half a hybrid's card names, its files checked against the card's hashes."""
+    if card.lexical is None:
+        return None
+    from model.paths import file_sha256
+
+    for name in (card.lexical.vocabulary_file, card.lexical.weights_file):
+        path = directory / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: the card names a lexical half")
+        if file_sha256(path) != card.lexical.sha256.get(name):
+            raise ValueError(f"{path} does not match the sha256 in the model card")
+    return LexicalModel.load(directory, card.lexical.ngrams)

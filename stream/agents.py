@@ -49,7 +49,9 @@ def register_review_agent(app: faust.App, context: WorkerContext) -> BatchChain:
 def build_chain(
     context: WorkerContext, *, send_sentiments: Sender, send_dead_letters: Sender
 ) -> BatchChain:
-    """The batch chain over ``context``'s resources; model and sink steps retry by policy."""
+    """The batch chain over ``context``'s resources; model and sink steps retry by policy.
+    The model comes from ``context.models`` once per batch (hot reload swaps it between
+    batches); ``context.shadow`` gets a copy of each classified batch, never waited for."""
     metrics = context.metrics
     policy = RetryPolicy.of(context.config.batch)
     return BatchChain(
@@ -60,11 +62,12 @@ def build_chain(
         classify=Retrying(
             "model",
             Classify(
-                context.model,
+                context.models,
                 context.keywords,
                 model_executor=context.model_executor,
                 keywords_executor=context.keywords_executor,
                 metrics=metrics,
+                shadow=context.shadow,
             ),
             policy,
             metrics,

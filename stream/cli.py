@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "stream.worker_cli",  # worker, produce
     "training.cli",  # train, evaluate, bench-model, ...
     "stream.reputation.cli",  # report
+    "stream.serving.cli",  # shadow start|stop|status|promote
     "stream.demo_cli",  # demo: everything on one machine
 )
 

@@ -168,26 +168,26 @@ class AlertConfig(ConfigSection):
 
     alert_interval_s: float = Field(30.0, gt=0, description="How often alert rules run.")
     alert_windows_minutes: str = Field(
-        "2,5,15,60",
+        "2,5,10,60",
         pattern=r"^\s*\d+(\s*,\s*\d+)*\s*$",
         description="Event-time windows (minutes, ascending, comma-separated) every product, "
         "category and complaint rate is judged on at once.",
     )
     alert_evidence: str = Field(
-        "9,9,7,6.5",
+        "10,10,9,8",
         pattern=r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
-        description="Evidence (log-likelihood ratio, nats) each window needs to fire, in the "
-        "order of alert-windows-minutes: short windows need more.",
+        description="Evidence each window needs to fire, in the order of "
+        "alert-windows-minutes: -ln of the chance that a product at the upper end of its "
+        "usual rate (plus alert-margin) shows that many negative reviews (10 = 1 in 22,000); "
+        "short windows are looked at more often and need more.",
     )
-    alert_min_volume: int = Field(
-        12, ge=1, description="Reviews a window needs before it can fire."
-    )
+    alert_min_volume: int = Field(8, ge=1, description="Reviews a window needs before it can fire.")
     alert_margin: float = Field(
         0.05,
         ge=0,
         lt=1,
-        description="Rise of a rate (absolute, e.g. 0.05 = 5 points) over its usual level "
-        "that is tolerated as drift; only evidence of more raises an alert.",
+        description="Rise of a rate (absolute, 0.05 = 5 points) above the upper end of its "
+        "usual level that is tolerated as drift; only evidence of more raises an alert.",
     )
     alert_prior_weight: float = Field(
         30.0,
@@ -248,6 +248,67 @@ class AlertConfig(ConfigSection):
         if windows != sorted(set(windows)) or windows[0] < 1:
             raise ValueError("alert_windows_minutes must be distinct, ascending and >= 1")
         return self
+
+
+class MonitorConfig(ConfigSection):
+    """Model health: rating feedback and drift against the model card's reference profile."""
+
+    monitor_window_minutes: int = Field(
+        60, ge=1, description="Window the model-health rules (model_drift, feedback_drop) read."
+    )
+    monitor_baseline_hours: int = Field(
+        24,
+        ge=1,
+        description="Feedback baseline: the category's rating agreement over this long before "
+        "the window, which the window's is compared with.",
+    )
+    monitor_min_reviews: int = Field(
+        200, ge=1, description="Reviews a category needs in the window to be checked for drift."
+    )
+    monitor_label_psi: float = Field(
+        0.2,
+        gt=0,
+        description="model_drift: PSI of the predicted label shares against the reference "
+        "(below 0.1 stable, above 0.25 a major shift).",
+    )
+    monitor_confidence_psi: float = Field(
+        0.25, gt=0, description="model_drift: PSI of the confidence histogram."
+    )
+    monitor_length_psi: float = Field(
+        0.5,
+        gt=0,
+        description="model_drift: PSI of the cleaned-text length histogram (lengths differ "
+        "much between categories: the corpus's own are 0.1-1.8 from the whole).",
+    )
+    monitor_neutral_rise: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="model_drift: rise of the neutral-band share over the reference's.",
+    )
+    monitor_unknown_rise: float = Field(
+        0.01,
+        gt=0,
+        le=1,
+        description="model_drift: rise of the share of tokens unknown to the tokenizer over "
+        "the reference's.",
+    )
+    monitor_min_rated: int = Field(
+        100,
+        ge=1,
+        description="Reviews rated clearly (1-2 or 4-5 stars) a category needs in the window "
+        "(and its baseline, to be compared with it) for feedback_drop.",
+    )
+    monitor_feedback_drop: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="feedback_drop: fall in agreement with clear ratings against the "
+        "category's baseline or the model card's validation agreement.",
+    )
+    monitor_agreement_minutes: int = Field(
+        60, ge=1, description="Window of the rolling rating-agreement gauge per model version."
+    )
 
 
 class LogConfig(ConfigSection):
@@ -361,6 +422,7 @@ class WorkerConfig:
     alerts: AlertConfig
     log: LogConfig
     serving: ServingConfig
+    monitor: MonitorConfig
 
     @classmethod
     def sections(cls) -> dict[str, type[ConfigSection]]:

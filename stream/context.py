@@ -2,20 +2,26 @@
 
 ``WorkerContext.open(config)`` does the slow, blocking start-up work: the model, jieba, the
 ClickHouse connection and its migrations. Each blocking resource comes with the one thread
-that may use it.
+that may use it; the model holder lets the served model change between batches (hot reload,
+``stream.serving``), and the shadow runner scores a candidate on its own thread.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
-from stream.config import ModelConfig, WorkerConfig
+from stream.config import WorkerConfig
 from stream.keywords import Keywords
 from stream.metrics import Metrics
 from stream.pipeline.exits import Stop, hard_stop
-from stream.pipeline.steps import Predictor, ReviewWriter
+from stream.pipeline.steps import ReviewWriter
+from stream.serving.holder import ModelHolder, Predictor
+from stream.serving.reload import RegistryWatcher, Reloader, model_info
+from stream.serving.shadow import ShadowRunner
 from stream.sink.backend import ClickHouse
 
 log = logging.getLogger(__name__)
@@ -28,30 +34,39 @@ def _one_thread(name: str) -> ThreadPoolExecutor:
 @dataclass
 class WorkerContext:
     """Everything the agent and the web pages share. ``clickhouse`` is used only on
-    ``clickhouse_executor``, ``model`` only on ``model_executor``, ``keywords`` (jieba) only
-    on ``keywords_executor``."""
+    ``clickhouse_executor``, the served model (``models.current``) only on
+    ``model_executor``, ``keywords`` (jieba) only on ``keywords_executor``; models are
+    loaded on ``loader_executor``; the shadow candidate runs on the shadow's own thread."""
 
     config: WorkerConfig
-    model: Predictor
+    models: ModelHolder
     clickhouse: ClickHouse
     store: ReviewWriter
     keywords: Keywords
     metrics: Metrics
+    shadow: ShadowRunner | None = None
+    shadow_clickhouse: ClickHouse | None = None  # the shadow thread's own connection
+    reloader: Reloader | None = None  # None: hot reload and shadow scoring are off
     stop: Stop = hard_stop
+    # More parts of /health by name (the alert engine's): each returns a dict with a status.
+    health_parts: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     model_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("model"))
     keywords_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("keywords"))
     clickhouse_executor: ThreadPoolExecutor = field(
         default_factory=lambda: _one_thread("clickhouse")
     )
+    loader_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("model-loader"))
 
     @classmethod
     def open(cls, config: WorkerConfig, *, migrate: bool = True) -> WorkerContext:
         """Load the model and jieba, connect to ClickHouse and migrate (or check) it."""
         from stream.sink.connection import connect
         from stream.sink.migrations import migrate as run_migrations
+        from stream.sink.proxies import LazyClickHouse
+        from stream.sink.shadow import ShadowStore
         from stream.sink.store import ReviewStore
 
-        model = load_served_model(config.model)
+        model = load_served_model(config)
         keywords = Keywords.load(limit=config.batch.keywords_limit)
         clickhouse = connect(config.clickhouse)
         if migrate:
@@ -63,37 +78,62 @@ class WorkerContext:
                 "run `reviewpulse migrate` or start the worker without --no-migrate"
             )
         metrics = Metrics()
-        metrics.model_info.info(
-            {"name": config.model.model_name, "version": model.version, "runtime": model.runtime}
-        )
-        return cls(
+        metrics.model_info.info(model_info(config.model.model_name, model))
+        serving = config.serving
+        # The shadow writes through its own connection, opened on the shadow thread.
+        shadow_clickhouse = LazyClickHouse(lambda: connect(config.clickhouse))
+        context = cls(
             config=config,
-            model=model,
+            models=ModelHolder(
+                model, follows_current=config.model.model_version.lower() == "current"
+            ),
             clickhouse=clickhouse,
             store=ReviewStore(clickhouse),
             keywords=keywords,
             metrics=metrics,
+            shadow=ShadowRunner(
+                ShadowStore(shadow_clickhouse),
+                metrics,
+                queue_batches=serving.shadow_queue_batches,
+                timeout_s=serving.shadow_timeout_s,
+            ),
+            shadow_clickhouse=shadow_clickhouse,
         )
+        if serving.model_reload_interval_s:
+            context.reloader = Reloader(
+                context.models,
+                RegistryWatcher(config.model, serving),
+                context.loader_executor,
+                metrics,
+                model_name=config.model.model_name,
+                shadow=context.shadow,
+            )
+            # A shadow that runs already (SHADOW survives restarts) scores from the first batch.
+            context.reloader.apply(context.reloader.watcher.check(model.version, None))
+        return context
 
     def close(self) -> None:
+        if self.shadow is not None:
+            self.shadow.close()
+        self.loader_executor.shutdown(wait=True, cancel_futures=True)
         self.model_executor.shutdown(wait=True)
         self.keywords_executor.shutdown(wait=True)
         self.clickhouse_executor.shutdown(wait=True)
         self.clickhouse.close()
+        if self.shadow_clickhouse is not None:
+            self.shadow_clickhouse.close()
 
 
-def load_served_model(config: ModelConfig) -> Predictor:
-    """The model ``config`` names, resolved in the registry once and loaded."""
-    from model.predictor import SentimentModel
-    from model.registry import resolve_model_dir
+def load_served_model(config: WorkerConfig) -> Predictor:
+    """The model ``config`` names, resolved in the registry, loaded and checked by the
+    canary; a worker does not start on a model that fails it."""
+    from stream.serving.loader import ModelRefused, load_checked
 
-    directory = resolve_model_dir(config.model_registry, config.model_name, config.model_version)
-    model = SentimentModel.load(
-        directory,
-        max_length=config.model_max_length,
-        threads=config.model_threads,
-        runtime=config.model_runtime,
-        token_budget=config.model_token_budget,
-    )
-    log.info("model %s loaded from %s (%s runtime)", model.version, directory, model.runtime)
-    return model
+    try:
+        return load_checked(
+            config.model,
+            config.model.model_version,
+            tolerance=config.serving.model_canary_tolerance,
+        )
+    except ModelRefused as exc:
+        raise SystemExit(f"cannot serve: {exc}") from exc

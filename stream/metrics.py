@@ -92,10 +92,54 @@ class Metrics:
             registry=r,
         )
         self.model_info = Info(f"{PREFIX}_model", "The sentiment model being served.", registry=r)
+        self.model_reloads = Counter(
+            f"{PREFIX}_model_reloads",
+            "Model versions hot-loaded or refused (failed to load or the canary), by role "
+            "(served, shadow) and outcome (loaded, refused).",
+            ["role", "outcome"],
+            registry=r,
+        )
+        self.shadow_info = Info(
+            f"{PREFIX}_shadow", "The candidate model in shadow (version empty: none).", registry=r
+        )
+        self.shadow_reviews = Counter(
+            f"{PREFIX}_shadow_reviews",
+            "Reviews given to the shadow candidate, by outcome (scored; dropped: queue full; "
+            "expired: waited past shadow-timeout-s; failed: the candidate or the insert raised).",
+            ["outcome"],
+            registry=r,
+        )
+        self.shadow_latency = Histogram(
+            f"{PREFIX}_shadow_latency_seconds",
+            "The shadow candidate's forward pass per shadow batch.",
+            buckets=_FAST,
+            registry=r,
+        )
+        self.shadow_queue = Gauge(
+            f"{PREFIX}_shadow_queue_batches", "Batches waiting for the shadow.", registry=r
+        )
+        self.shadow_stalled = Gauge(
+            f"{PREFIX}_shadow_stalled",
+            "1 while a shadow batch has run longer than shadow-timeout-s.",
+            registry=r,
+        )
         self.predict_requests = Counter(
             f"{PREFIX}_predict_requests",
             "POST /predict requests, by outcome.",
             ["outcome"],
+            registry=r,
+        )
+        self.rating_agreement = Gauge(
+            f"{PREFIX}_rating_agreement",
+            "Share of rated reviews whose model sentiment is the rating's label (4-5 positive, "
+            "3 neutral, 1-2 negative) over the last monitor-agreement-minutes, by model version.",
+            ["model_version"],
+            registry=r,
+        )
+        self.rated_reviews = Gauge(
+            f"{PREFIX}_rated_reviews",
+            "Rated reviews behind reviewpulse_rating_agreement, by model version.",
+            ["model_version"],
             registry=r,
         )
         self.alerts_raised = Counter(
@@ -105,6 +149,22 @@ class Metrics:
             f"{PREFIX}_alert_evaluation_latency_seconds",
             "One evaluation of all alert rules.",
             buckets=_FAST,
+            registry=r,
+        )
+        self.alert_evaluation_failures = Counter(
+            f"{PREFIX}_alert_evaluation_failures",
+            "Alert evaluations that failed (ClickHouse or the broker); retried at the next tick.",
+            registry=r,
+        )
+        self.alert_evaluator = Gauge(
+            f"{PREFIX}_alert_evaluator",
+            "1 on the one group member that evaluates the alert rules, 0 on the others.",
+            registry=r,
+        )
+        self.pipeline_lag_seconds = Gauge(
+            f"{PREFIX}_pipeline_lag_seconds",
+            "How long the oldest unprocessed input message has waited (0: none), as the alert "
+            "evaluator last measured it.",
             registry=r,
         )
 

@@ -44,6 +44,8 @@ class ClassifiedReview:
     probabilities: tuple[float, float, float]  # in SENTIMENTS order
     model_version: str
     processed_at: datetime  # whole second, UTC
+    tokens: int = 0  # tokens the model saw (0: the prediction did not count them)
+    unknown_tokens: int = 0  # of which unknown to its tokenizer
 
     @classmethod
     def of(
@@ -55,7 +57,9 @@ class ClassifiedReview:
         model_version: str,
         processed_at: datetime,
     ) -> ClassifiedReview:
-        """Check the model's label and keep its probabilities in ``SENTIMENTS`` order."""
+        """Check the model's label and keep its probabilities in ``SENTIMENTS`` order. Token
+        counts (``model.predictor.Prediction.tokens``/``unknown_tokens``) are 0 when the
+        prediction has none."""
         if prediction.label not in SENTIMENTS:
             raise ValueError(f"model label {prediction.label!r} is not one of {SENTIMENTS}")
         negative, neutral, positive = (
@@ -69,6 +73,8 @@ class ClassifiedReview:
             probabilities=(negative, neutral, positive),
             model_version=model_version,
             processed_at=whole_second(processed_at),
+            tokens=int(getattr(prediction, "tokens", 0)),
+            unknown_tokens=int(getattr(prediction, "unknown_tokens", 0)),
         )
 
 
@@ -92,6 +98,8 @@ class ReviewRow:
     model_version: str
     created_at: datetime
     processed_at: datetime
+    tokens: int = 0
+    unknown_tokens: int = 0
 
 
 def build_review_row(classified: ClassifiedReview) -> ReviewRow:
@@ -115,6 +123,8 @@ def build_review_row(classified: ClassifiedReview) -> ReviewRow:
         model_version=classified.model_version,
         created_at=whole_second(classified.review.created_at),
         processed_at=classified.processed_at,
+        tokens=classified.tokens,
+        unknown_tokens=classified.unknown_tokens,
     )
 
 

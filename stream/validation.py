@@ -1,7 +1,8 @@
 """Edge validation: raw Kafka bytes in, a ``ValidReview`` or an ``InvalidEvent`` out. Pure.
 
 JSON Schema (``schemas/review_created.v<N>.json``) checks structure and types; the checks it
-cannot express (timestamp parsing, text emptiness and length after cleaning) follow here.
+cannot express (timestamp parsing, a timestamp too far in the future, text emptiness and
+length after cleaning) follow here.
 Every rejection carries a reason code from ``stream.events.ReasonCode`` and a readable detail.
 """
 
@@ -16,7 +17,7 @@ from jsonschema import ValidationError
 
 import schemas
 from model.text import clean_text
-from stream.events import ReasonCode, ReviewCreated, review_created_from_dict
+from stream.events import ReasonCode, ReviewCreated, format_timestamp, review_created_from_dict
 
 EVENT_NAME = "review_created"
 
@@ -52,9 +53,18 @@ class ValidReview:
 
 
 def parse_review(
-    raw: bytes | None, *, max_text_chars: int, max_event_bytes: int
+    raw: bytes | None,
+    *,
+    max_text_chars: int,
+    max_event_bytes: int,
+    now: datetime | None = None,
+    max_future_skew_s: float | None = None,
 ) -> ValidReview | InvalidEvent:
-    """Decode and validate one ``review.created`` message value."""
+    """Decode and validate one ``review.created`` message value.
+
+    With ``now`` and ``max_future_skew_s``, a review dated more than that many seconds after
+    ``now`` is rejected (``bad_timestamp``): event-time windows would count it in "the last
+    hour" until its time came, and it would hold the alert watermark in the future."""
     if not raw:
         return InvalidEvent("malformed_json", "empty message value")
     if len(raw) > max_event_bytes:
@@ -97,6 +107,16 @@ def parse_review(
             "between 1970 and 2105",
             review_id,
         )
+    if now is not None and max_future_skew_s is not None:
+        ahead = (created_at - now).total_seconds()
+        if ahead > max_future_skew_s:
+            return InvalidEvent(
+                "bad_timestamp",
+                f"created_at {payload['created_at']!r} is {ahead:.0f} s after the worker's "
+                f"clock ({format_timestamp(now)}); at most {max_future_skew_s:g} s of clock "
+                "skew is accepted",
+                review_id,
+            )
 
     text = clean_text(payload["text"])
     if not text:

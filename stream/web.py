@@ -40,7 +40,10 @@ def register_pages(app: faust.App, context: WorkerContext) -> None:
 
     class HealthPage(View):
         """Broker, ClickHouse and model status; 200 when all are up, 503 otherwise.
-        ``assigned_partitions`` is information only: an idle spare member has none."""
+        ``assigned_partitions`` is information only: an idle spare member has none. The
+        model part names the served version, whether it follows CURRENT, a version that
+        hot reload refused (and why: the old model still serves, so still 200) and the
+        shadow candidate's state."""
 
         async def get(self, request: Request) -> Response:
             loop = asyncio.get_running_loop()
@@ -64,11 +67,11 @@ def register_pages(app: faust.App, context: WorkerContext) -> None:
                 "broker": {**broker, "assigned_partitions": assigned},
                 "clickhouse": {**clickhouse, "backend": backend},
                 "model": {
-                    "status": "ok",
-                    "version": context.model.version,
-                    "runtime": context.model.runtime,
+                    **context.models.status(),
+                    "shadow": context.shadow.status() if context.shadow else None,
                 },
             }
+            body.update({name: part() for name, part in context.health_parts.items()})
             healthy = all(part["status"] == "ok" for part in body.values())
             body["status"] = "ok" if healthy else "degraded"
             return self.json(body, status=200 if healthy else 503)
@@ -95,13 +98,14 @@ def register_pages(app: faust.App, context: WorkerContext) -> None:
                 message = str(exc) if not isinstance(exc, KeyError) else "missing 'texts'"
                 return self.json({"error": message}, status=400)
             loop = asyncio.get_running_loop()
+            model = context.models.current  # one model for the whole request
             predictions = await loop.run_in_executor(
-                context.model_executor, context.model.predict_cleaned, cleaned
+                context.model_executor, model.predict_cleaned, cleaned
             )
             context.metrics.predict_requests.labels("ok").inc()
             return self.json(
                 {
-                    "model_version": context.model.version,
+                    "model_version": model.version,
                     "predictions": [prediction_json(p) for p in predictions],
                 }
             )

@@ -1,7 +1,9 @@
-"""The worker, assembled: the Faust app with the review agent, the web pages and the
-reputation alert engine, all sharing one ``WorkerContext``."""
+"""The worker, assembled: the Faust app with the review agent, the web pages, the
+reputation alert engine and the model reload timer, all sharing one ``WorkerContext``."""
 
 from __future__ import annotations
+
+import logging
 
 import faust
 
@@ -9,6 +11,8 @@ from stream.agents import register_review_agent
 from stream.app import create_app
 from stream.context import WorkerContext
 from stream.web import register_pages
+
+log = logging.getLogger(__name__)
 
 
 def build_worker_app(context: WorkerContext) -> faust.App:
@@ -18,7 +22,24 @@ def build_worker_app(context: WorkerContext) -> faust.App:
     register_review_agent(app, context)
     register_pages(app, context)
     install_alerting(app, context)
+    install_reload(app, context)
     return app
+
+
+def install_reload(app: faust.App, context: WorkerContext) -> None:
+    """Every ``model_reload_interval_s`` (0: never), look at the registry's CURRENT and
+    SHADOW pointers and apply what changed between batches (``stream.serving.reload``)."""
+    reloader = context.reloader
+    if reloader is None:
+        log.info("hot reload and shadow scoring are off (model-reload-interval-s 0)")
+        return
+
+    @app.timer(context.config.serving.model_reload_interval_s, name="reviewpulse.model_reload")
+    async def reload_models() -> None:
+        try:
+            await reloader.poll()
+        except Exception:
+            log.exception("looking at the model registry failed; trying again at the next tick")
 
 
 def install_alerting(app: faust.App, context: WorkerContext) -> None:
@@ -33,7 +54,7 @@ def install_alerting(app: faust.App, context: WorkerContext) -> None:
     shared = None
     if config.clickhouse.clickhouse_backend == "embedded":
         shared = SerialisedClickHouse(context.clickhouse, context.clickhouse_executor)
-    install_reputation(
+    context.health_parts["alerts"] = install_reputation(
         app,
         config.kafka,
         config.alerts,

@@ -1,10 +1,10 @@
 """``reviewpulse`` subcommands of the training area.
 
-train, distil, import-student, repackage, explore, evaluate, tune, bench-model. Each command
-takes the flags of the settings sections it reads: :class:`ModelConfig` when it trains, loads
-or publishes a model, :class:`TrainingConfig` when it reads reviews or writes reports, and
-:class:`ClickHouseConfig` along with ``--from-clickhouse``. Heavy imports stay inside the
-command functions so ``reviewpulse --help`` stays fast."""
+train, distil, import-student, repackage, retrain, explore, evaluate, tune, bench-model. Each
+command takes the flags of the settings sections it reads: :class:`ModelConfig` when it trains,
+loads or publishes a model, :class:`TrainingConfig` when it reads reviews or writes reports,
+and :class:`ClickHouseConfig` along with ``--from-clickhouse`` (and ``retrain``). Heavy imports
+stay inside the command functions so ``reviewpulse --help`` stays fast."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from training.config import TrainingConfig
 from training.gate import EXIT_NOT_PROMOTED, GateRules
 
 if TYPE_CHECKING:
+    from training.lexical import LexicalRequest
     from training.pipeline import PreparedData
     from training.train import TrainResult
 
@@ -65,6 +66,30 @@ def _model_and_data(
     return model, _prepare(args, training)
 
 
+def _add_lexical_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("hybrid")
+    group.add_argument(
+        "--no-lexical",
+        action="store_true",
+        help="package the network alone, without the char TF-IDF half (by default a hybrid: "
+        "a char 1-3-gram TF-IDF + LogisticRegression fused with the network's logits, C and "
+        "fusion weight chosen on validation)",
+    )
+    group.add_argument(
+        "--lexical-c-grid",
+        default="1,2,4,8,16,32",
+        help="LogisticRegression C values tried on validation for the TF-IDF half",
+    )
+
+
+def _lexical(args: argparse.Namespace) -> LexicalRequest | None:
+    from training.lexical import LexicalRequest
+
+    if args.no_lexical:
+        return None
+    return LexicalRequest(c_grid=tuple(float(c) for c in args.lexical_c_grid.split(",") if c))
+
+
 def _model_dir(model: ModelConfig, version: str | None) -> Path:
     """A model directory given as such, or a registry version (default: the configured)."""
     from model.registry import resolve_model_dir
@@ -78,6 +103,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_train(subparsers)
     _register_distil(subparsers)
     _register_repackage(subparsers)
+    _register_retrain(subparsers)
     _register_reports(subparsers)
     _register_bench(subparsers)
 
@@ -117,6 +143,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     fitting.add_argument("--seed", type=int, default=13)
     fitting.add_argument("--time-budget-s", type=float, help="stop (annealed) after this long")
     fitting.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    _add_lexical_arguments(train)
     out = _add_output_arguments(train, tag="bert", gate=True)
     out.add_argument("--no-progress", action="store_true")
     add_config_arguments(train, ModelConfig, TrainingConfig, ClickHouseConfig)
@@ -150,6 +177,7 @@ def run_train(args: argparse.Namespace) -> int:
         tokenizer=args.tokenizer,
         vocab_size=args.vocab_size,
         tag=args.tag,
+        lexical=_lexical(args),
     )
     return _build_and_publish(
         args,
@@ -241,6 +269,7 @@ def _register_distil(subparsers: argparse._SubParsersAction) -> None:
     _add_data_arguments(student)
     student.add_argument("run_dir", type=Path, help="the --out directory of a distil run")
     student.add_argument("--index", type=int, default=0, help="which student of the run")
+    _add_lexical_arguments(student)
     _add_output_arguments(student, tag="distilled", gate=True)
     add_config_arguments(student, ModelConfig, TrainingConfig, ClickHouseConfig)
     student.set_defaults(func=run_import_student)
@@ -253,7 +282,9 @@ def run_import_student(args: argparse.Namespace) -> int:
     return _build_and_publish(
         args,
         model,
-        lambda out: import_student(data, args.run_dir, args.index, out, tag=args.tag),
+        lambda out: import_student(
+            data, args.run_dir, args.index, out, tag=args.tag, lexical=_lexical(args)
+        ),
         data,
     )
 
@@ -266,6 +297,7 @@ def _register_repackage(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_data_arguments(repack)
     repack.add_argument("model", help="registry version or model directory")
+    _add_lexical_arguments(repack)
     _add_output_arguments(repack, tag="repackaged", gate=False)
     add_config_arguments(repack, ModelConfig, TrainingConfig, ClickHouseConfig)
     repack.set_defaults(func=run_repackage)
@@ -277,8 +309,173 @@ def run_repackage(args: argparse.Namespace) -> int:
     model, data = _model_and_data(args, resolve(TrainingConfig, args))
     model_dir = _model_dir(model, args.model)
     return _build_and_publish(
-        args, model, lambda out: repackage(data, model_dir, out, tag=args.tag)
+        args,
+        model,
+        lambda out: repackage(data, model_dir, out, tag=args.tag, lexical=_lexical(args)),
     )
+
+
+# --- retraining from the stream -----------------------------------------------------------------
+
+
+RETRAIN_DESCRIPTION = """\
+Fine-tune the served model on the rated reviews the stream stored in ClickHouse.
+
+Reads: the reviews with a rating in the configured ClickHouse (--clickhouse-*, either backend),
+by default those stored (processed_at) since the served model was built (its card's
+created_at; --since changes it); ratings map to labels as in training: 4-5 positive, 1-2
+negative, 3 neutral (not trained on: a two-class model; the held-back 3-star reviews give each
+model's neutral share). In time order, the newest --holdback share is held back as a test set
+and the --validation-share before it calibrates. Also reads the corpus the served model was
+built on (--training-corpus or --data; its split hash must match the card's).
+
+Trains: the served network, fine-tuned on CPU on a mix of corpus training reviews and traffic
+(the traffic's share clamped to [--min-traffic-share, --max-traffic-share], the larger side
+subsampled, at most --max-mix-rows), its TF-IDF half refitted on corpus + traffic; calibrated
+on corpus + traffic validation; the candidate is published as a new version either way.
+
+Gate (both models through the serving runtime; the decision is printed as JSON): the corpus
+test split may lose at most --max-corpus-drop accuracy, the held-back traffic slice must
+gain more than --min-traffic-gain (and hold at least --min-holdback-reviews rated reviews),
+and the candidate's ECE must stay under --max-ece. CURRENT moves only when it passes (never
+with --publish-only, for shadowing first).
+
+Exit codes: 0 promoted (or published with --publish-only and the gate passed), 3 not
+promoted, 4 no rated reviews to learn from."""
+
+
+def _register_retrain(subparsers: argparse._SubParsersAction) -> None:
+    from training.gate import RetrainRules
+    from training.retrain import RetrainOptions
+    from training.traffic import MixRule
+
+    defaults, rules, mix = RetrainOptions(), RetrainRules(), MixRule()
+    retrain = subparsers.add_parser(
+        "retrain",
+        help="fine-tune the served model on rated reviews from ClickHouse, gated",
+        description=RETRAIN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    data = retrain.add_argument_group("data")
+    data.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        help="the corpus the served model was built on [default: --training-corpus]",
+    )
+    data.add_argument(
+        "--since",
+        help="read reviews stored at or after this ISO time, or 'all' "
+        "[default: the served model's build time]",
+    )
+    data.add_argument("--holdback", type=float, default=defaults.holdback)
+    data.add_argument("--validation-share", type=float, default=defaults.validation)
+    data.add_argument("--min-traffic-share", type=float, default=mix.min_share)
+    data.add_argument("--max-traffic-share", type=float, default=mix.max_share)
+    data.add_argument("--max-mix-rows", type=int, default=mix.max_rows)
+    fitting = retrain.add_argument_group("fine-tuning")
+    fitting.add_argument("--model", help="the model to fine-tune [the served one: CURRENT]")
+    fitting.add_argument("--epochs", type=float, default=defaults.epochs)
+    fitting.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    fitting.add_argument("--train-batch-size", type=int, default=defaults.batch_size)
+    fitting.add_argument("--seed", type=int, default=defaults.seed)
+    fitting.add_argument("--no-lexical", action="store_true", help="no TF-IDF half")
+    fitting.add_argument("--no-progress", action="store_true")
+    gate = retrain.add_argument_group("gate")
+    gate.add_argument("--max-corpus-drop", type=float, default=rules.max_corpus_drop)
+    gate.add_argument("--min-traffic-gain", type=float, default=rules.min_traffic_gain)
+    gate.add_argument("--min-holdback-reviews", type=int, default=rules.min_holdback_reviews)
+    gate.add_argument("--max-ece", type=float, default=rules.max_ece)
+    out = retrain.add_argument_group("output")
+    out.add_argument("--tag", default=defaults.tag, help="suffix of the version name")
+    out.add_argument("--out", type=Path, help="also keep the model directory here")
+    out.add_argument(
+        "--publish-only",
+        action="store_true",
+        help="publish the candidate without moving CURRENT even if the gate passes "
+        "(e.g. to shadow it first: reviewpulse shadow start VERSION)",
+    )
+    add_config_arguments(retrain, ModelConfig, TrainingConfig, ClickHouseConfig)
+    retrain.set_defaults(func=run_retrain)
+
+
+def run_retrain(args: argparse.Namespace) -> int:
+    import sys
+    from datetime import UTC, datetime
+
+    import torch
+
+    from model.card import ModelCard
+    from training.gate import RetrainRules
+    from training.pipeline import prepare_data
+    from training.retrain import EXIT_NO_RATINGS, NoRatings, RetrainOptions, read_traffic, retrain
+    from training.traffic import MixRule
+    from training.train import publish_result, summary_line
+
+    model = resolve(ModelConfig, args)
+    clickhouse = resolve(ClickHouseConfig, args)
+    served_dir = _model_dir(model, args.model)
+    card = ModelCard.read(served_dir)
+    if args.since == "all":
+        since = None
+    else:
+        since = datetime.fromisoformat(args.since or card.created_at)
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    traffic = read_traffic(clickhouse, since)
+    window = f"stored since {since.isoformat()}" if since else "stored at any time"
+    if not traffic.reviews:
+        print(
+            f"retrain: no rated reviews in ClickHouse database {clickhouse.clickhouse_database!r} "
+            f"{window} (the served model {card.version} was built {card.created_at}); nothing "
+            "to learn from. Run the stream on rated reviews first, or pass --since.",
+            file=sys.stderr,
+        )
+        return EXIT_NO_RATINGS
+    print(f"traffic: {len(traffic.reviews)} rated reviews {window}")
+    torch.set_num_threads(model.model_threads)
+    corpus = prepare_data(args.data or [resolve(TrainingConfig, args).training_corpus])
+    options = RetrainOptions(
+        holdback=args.holdback,
+        validation=args.validation_share,
+        mix=MixRule(args.min_traffic_share, args.max_traffic_share, args.max_mix_rows),
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.train_batch_size,
+        seed=args.seed,
+        lexical=not args.no_lexical,
+        tag=args.tag,
+        rules=RetrainRules(
+            max_corpus_drop=args.max_corpus_drop,
+            min_traffic_gain=args.min_traffic_gain,
+            min_holdback_reviews=args.min_holdback_reviews,
+            max_ece=args.max_ece,
+        ),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            outcome = retrain(
+                served_dir,
+                corpus,
+                traffic,
+                args.out or Path(tmp) / "model",
+                options,
+                runtime=model.model_runtime,
+                threads=model.model_threads,
+                progress=not args.no_progress,
+            )
+        except NoRatings as error:
+            print(f"retrain: {error}; nothing to learn from.", file=sys.stderr)
+            return EXIT_NO_RATINGS
+        decision = outcome.decision
+        promote = decision.promote and not args.publish_only
+        print("mix: " + json.dumps(outcome.plan.to_dict(), ensure_ascii=False))
+        print("gate: " + json.dumps(decision.to_dict()))
+        target = publish_result(
+            outcome.result, model.model_registry, model.model_name, make_current=promote
+        )
+    print(summary_line(outcome.result))
+    print(f"published {target}" + (" as CURRENT" if promote else " (CURRENT unchanged)"))
+    return 0 if decision.promote else EXIT_NOT_PROMOTED
 
 
 # --- reports ------------------------------------------------------------------------------------

@@ -378,10 +378,12 @@ def import_student(
     *,
     tag: str = "distilled",
     progress: bool = True,
+    lexical: Any = None,
 ) -> Any:
     """Package student ``index`` of a distillation run (``run_dir`` as written by :func:`run`)
     into a served model directory: calibrated and evaluated here, through the same
-    :func:`training.train.package` as every other model."""
+    :func:`training.train.package` as every other model (``lexical``: a
+    :class:`training.lexical.LexicalRequest` for a hybrid, None for the student alone)."""
     import tempfile
 
     import torch
@@ -446,6 +448,7 @@ def import_student(
             tag=tag,
             provenance={"distillation": teacher, "distil_config": report.get("config")},
             progress=progress,
+            lexical=lexical,
         )
 
 

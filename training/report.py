@@ -19,7 +19,7 @@ from model.neutral import softmax
 from model.paths import portable_path
 from model.predictor import DEFAULT_TOKEN_BUDGET, SentimentModel
 from training import plots
-from training.baselines import fit_baseline
+from training.baselines import fit_baseline, tune_lr_c
 from training.bench import throughput
 from training.calibrate import expected_calibration_error
 from training.evaluate import classification_figures, served_label_share
@@ -31,7 +31,8 @@ DEFAULT_BASELINES = ("chars-lr", "words-lr", "chars-rf", "words-rf")
 def evaluate_baselines(
     data: PreparedData, kinds: Sequence[str] = DEFAULT_BASELINES, *, progress: bool = True
 ) -> dict[str, dict]:
-    """Fit each baseline on train; figures on test (and validation accuracy)."""
+    """Fit each baseline on train; figures on test (and validation accuracy). LogisticRegression
+    baselines have their C tuned on validation accuracy first (recorded as ``c``)."""
     labels = data.labels
     split = data.split
     y_train = label_ids(split.train, labels)
@@ -40,15 +41,23 @@ def evaluate_baselines(
     results: dict[str, dict] = {}
     for kind in tqdm(kinds, desc="baselines", disable=not progress):
         features, classifier = kind.split("-")
+        train_texts = [r.text for r in split.train]
+        tuned: dict[str, Any] = {}
+        if classifier == "lr":
+            c, by_c = tune_lr_c(
+                train_texts, y_train, [r.text for r in split.validation], y_val, features=features
+            )
+            tuned = {"c": c, "validation_accuracy_by_c": by_c}
         baseline = fit_baseline(
-            [r.text for r in split.train], y_train, features=features, classifier=classifier
+            train_texts, y_train, features=features, classifier=classifier, c=tuned.get("c", 4.0)
         )
         val = baseline.predict_proba([r.text for r in split.validation])
         test = baseline.predict_proba([r.text for r in split.test])
         figures = classification_figures(test, y_test, [r.category for r in split.test], labels)
         figures["validation_accuracy"] = float((val.argmax(1) == y_val).mean())
         figures["fit_seconds"] = baseline.fit_seconds
-        results[baseline.name] = figures
+        figures.update(tuned)
+        results[baseline.name + (f" (C={tuned['c']:g}, tuned)" if tuned else "")] = figures
     return results
 
 
@@ -69,10 +78,21 @@ def evaluate_served_model(model: SentimentModel, data: PreparedData) -> dict:
         figures["served_label_share"] = served_label_share(
             model.probabilities([r.text for r in part])
         )
+        lexical = model.lexical_log_odds(texts)
+        if lexical is not None:  # a hybrid: each half alone, for the comparison
+            network = model.network_logits(texts)
+            figures["accuracy_of_parts"] = {
+                "network": float((network.argmax(1) == y).mean()),
+                "lexical": float(((lexical > 0) == (y == 1)).mean()),
+            }
         out[name] = figures
         out[f"_{name}_probs"] = probs
         out[f"_{name}_labels"] = y
     return out
+
+
+def card_is_hybrid(model: SentimentModel) -> bool:
+    return model.card.lexical is not None
 
 
 def write_report(
@@ -98,7 +118,7 @@ def write_report(
         base = baseline_figures
     else:
         base = evaluate_baselines(data, baselines, progress=progress)
-    name = f"bert {model.version}"
+    name = f"{'hybrid' if card_is_hybrid(model) else 'bert'} {model.version}"
     test_texts = [r.text for r in data.split.test][:throughput_texts]
     speed = throughput({name: model}, test_texts, batch_size=64, rounds=2)[name]
     comparison = {
@@ -108,6 +128,9 @@ def write_report(
         "accuracy": served["test"]["accuracy"],
         "macro_f1": served["test"]["macro_f1"],
     }
+    for part, accuracy in served["test"].get("accuracy_of_parts", {}).items():
+        label = "its network alone" if part == "network" else "its TF-IDF half alone"
+        comparison[f"{name}: {label}"] = {"accuracy": accuracy, "macro_f1": float("nan")}
     teacher: dict[str, Any] = {}
     if distil_report:
         for key in ("teacher_test_accuracy", "ensemble_test_accuracy", "tfidf_test_accuracy"):
@@ -159,6 +182,11 @@ def write_report(
             "size_bytes": sum(p.stat().st_size for p in Path(model_dir).iterdir() if p.is_file()),
             "temperature": model.temperature,
             "neutral_band": card.neutral_band.to_dict() if card.neutral_band else None,
+            "lexical": (
+                {k: v for k, v in _plain_lexical(card).items() if k != "selection"}
+                if card.lexical
+                else None
+            ),
             "validation": served["validation"],
             "test": served["test"],
             "throughput_reviews_per_s": speed,
@@ -177,6 +205,10 @@ def write_report(
     write_json(out_dir / "figures.json", figures)
     _markdown(figures, out_dir / "report.md")
     return figures
+
+
+def _plain_lexical(card: Any) -> dict[str, Any]:
+    return card.to_dict()["lexical"]
 
 
 def _markdown(figures: dict, path: Path) -> None:
@@ -201,6 +233,18 @@ def _markdown(figures: dict, path: Path) -> None:
         f"{model['temperature']:.3f} (before: {model['test']['ece_uncalibrated']:.4f}); "
         f"neutral band {json.dumps(model['neutral_band'])}.",
         "",
+    ]
+    lexical = model.get("lexical")
+    if lexical:
+        low, high = lexical["ngram_range"]
+        lines += [
+            f"A hybrid: the network's logits fused with a char {low}-{high}-gram TF-IDF + "
+            f"LogisticRegression half ({lexical['features']:,} n-grams, C={lexical['c']:g}) "
+            f"before calibration, the network weighing {lexical['weight']:g} of the fused "
+            "log-odds (C and weight chosen on validation).",
+            "",
+        ]
+    lines += [
         f"Forward throughput ({model['runtime']} runtime, "
         f"{model['throughput_setup']['threads']} threads, batch 64): "
         + ", ".join(f"{k} {v:,.0f} reviews/s" for k, v in speed.items()),

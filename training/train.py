@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from model.card import ModelCard, NeutralBandCard
+from model.card import LexicalCard, ModelCard, NeutralBandCard
 from model.labels import BINARY_SENTIMENTS
+from model.lexical import fuse
 from model.neutral import NeutralBand, served_probabilities, softmax
 from model.paths import portable_path
 from model.predictor import forward_logits
@@ -32,7 +33,9 @@ from training.bert import (
     train_classifier,
 )
 from training.calibrate import choose_neutral_band, fit_temperature
+from training.data import Review
 from training.evaluate import classification_figures, served_label_share
+from training.lexical import LexicalRequest, add_lexical_half
 from training.onnx_export import export_onnx
 from training.pipeline import PreparedData, encode, label_ids
 from training.vocab import (
@@ -61,6 +64,7 @@ class TrainRequest:
     band_max_accuracy: float = 0.75
     band_max_share: float = 0.1
     tag: str = ""
+    lexical: LexicalRequest | None = field(default_factory=LexicalRequest)  # None: no hybrid
 
 
 @dataclass
@@ -206,10 +210,14 @@ def package(
     provenance: Mapping[str, Any] | None = None,
     progress: bool = True,
     onnx: bool = True,
+    lexical: LexicalRequest | None = None,
 ) -> TrainResult:
     """Write the model directory (and its int8 ONNX export), then calibrate on validation and
     evaluate on test once, through the runtime that serves it (ONNX when exported).
-    ``provenance``: the card's optional ``distilled``/``distillation``/``distil_config``."""
+    ``provenance``: the card's optional ``distilled``/``distillation``/``distil_config``
+    (and, for retraining, ``retraining``). ``lexical``: also fit the TF-IDF half of a hybrid
+    on the training split (:mod:`training.lexical`) and calibrate the fused logits; the card's
+    ``runtimes`` then still describe the network alone."""
     from tokenizers import Tokenizer
 
     labels = data.labels
@@ -241,6 +249,31 @@ def package(
         )
         val_logits, test_logits = served_val, served_test
         served_runtime = forward.name
+    lexical_card: LexicalCard | None = None
+    parts: dict[str, dict[str, float]] = {}
+    if lexical is not None and labels == BINARY_SENTIMENTS:
+        val_texts = [prefix + r.text for r in split.validation]
+        test_texts = [prefix + r.text for r in split.test]
+        lexical_card, lexical_model = add_lexical_half(
+            out_dir,
+            [prefix + r.text for r in split.train],
+            label_ids(split.train, labels),
+            val_texts,
+            y_val,
+            val_logits,
+            lexical,
+        )
+        val_lexical, test_lexical = (lexical_model.log_odds(t) for t in (val_texts, test_texts))
+        for name, network, lexical_odds, y in (
+            ("validation", val_logits, val_lexical, y_val),
+            ("test", test_logits, test_lexical, y_test),
+        ):
+            parts[name] = {
+                "network": float((network.argmax(1) == y).mean()),
+                "lexical": float(((lexical_odds > 0) == (y == 1)).mean()),
+            }
+        val_logits = fuse(val_logits, val_lexical, lexical_card.weight)
+        test_logits = fuse(test_logits, test_lexical, lexical_card.weight)
     temperature = fit_temperature(val_logits, y_val)
     band_card: NeutralBandCard | None = None
     band = NeutralBand()
@@ -261,6 +294,8 @@ def package(
             ("test", test_logits, y_test, split.test),
         )
     }
+    for name, accuracy in parts.items():
+        figures[name]["accuracy_of_parts"] = accuracy  # the hybrid's halves, each alone
     figures["test"]["ece_uncalibrated"] = classification_figures(
         softmax(test_logits), y_test, [r.category for r in split.test], labels
     )["ece"]
@@ -289,10 +324,33 @@ def package(
         runtimes=runtimes,
         metrics=figures,
         learning_curves=history.to_dict(),
+        lexical=lexical_card,
         **(provenance or {}),
     )
     card.write(out_dir)
+    card = _with_reference_profile(card, out_dir, split.validation)
     return TrainResult(Path(out_dir), card, history, val_logits, test_logits)
+
+
+def _with_reference_profile(
+    card: ModelCard, directory: Path, validation: list[Review]
+) -> ModelCard:
+    """The card again, with the model's traffic profile on the validation split, overall and
+    per category, with its labels (what drift monitoring compares live traffic with),
+    computed by the packaged model as it serves."""
+    from model.predictor import SentimentModel
+    from model.profile import reference_profile
+
+    model = SentimentModel.load(directory, threads=torch.get_num_threads())
+    profile = reference_profile(
+        model,
+        [r.text for r in validation],
+        labels=[r.label for r in validation],
+        categories=[r.category for r in validation],
+    )
+    card = replace(card, reference=profile)
+    card.write(directory)
+    return card
 
 
 def _runtime_figures(
@@ -320,14 +378,22 @@ def train_and_package(
             band_max_share=request.band_max_share,
             provenance={"distilled": request.teacher_logits is not None},
             progress=progress,
+            lexical=request.lexical,
         )
 
 
 def repackage(
-    data: PreparedData, model_dir: Path, out_dir: Path, *, tag: str = "", progress: bool = True
+    data: PreparedData,
+    model_dir: Path,
+    out_dir: Path,
+    *,
+    tag: str = "",
+    progress: bool = True,
+    lexical: LexicalRequest | None = None,
 ) -> TrainResult:
-    """Package a finished model directory again, weights unchanged, through today's
-    :func:`package` (calibration, test evaluation, ONNX export) as a new version."""
+    """Package a finished model directory again, network weights unchanged, through today's
+    :func:`package` (calibration, test evaluation, ONNX export, and with ``lexical`` a TF-IDF
+    half fitted on the training split: a hybrid) as a new version."""
     card = ModelCard.read(model_dir)
     if card.model_labels != tuple(data.labels):
         raise ValueError(f"{model_dir} predicts {card.model_labels}, the data has {data.labels}")
@@ -352,6 +418,7 @@ def repackage(
             tag=tag,
             provenance={k: getattr(card, k) for k in carried if getattr(card, k) is not None},
             progress=progress,
+            lexical=lexical,
         )
 
 

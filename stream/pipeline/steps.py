@@ -8,6 +8,7 @@ retrying is the caller's concern (``retry.Retrying``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
@@ -22,7 +23,10 @@ from stream.kafka import Outgoing
 from stream.keywords import Keywords, ReviewTerms
 from stream.metrics import Metrics
 from stream.rows import ClassifiedReview, ReviewRow, build_review_row, build_sentiment_event
+from stream.serving.holder import Predictor
 from stream.validation import InvalidEvent, ValidReview, parse_review
+
+log = logging.getLogger(__name__)
 
 Sender = Callable[[Sequence[Outgoing]], Awaitable[None]]
 """Sends records to one topic and returns once the broker acknowledged all of them."""
@@ -34,14 +38,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Predictor(Protocol):
-    """What the worker needs of ``model.predictor.SentimentModel``."""
+class ModelSource(Protocol):
+    """Where a batch gets its model: ``stream.serving.holder.ModelHolder``. ``current`` is
+    read once per batch, so a batch never mixes model versions."""
 
-    version: str
-    runtime: str
+    current: Predictor
 
-    def predict_cleaned(self, texts: Sequence[str]) -> list[Any]:
-        """One prediction per text that already went through ``model.text.clean_text``."""
+
+class ShadowOffer(Protocol):
+    """``stream.serving.shadow.ShadowRunner``: takes a copy of a classified batch for the
+    shadow candidate without waiting for it."""
+
+    def offer(self, classified: Sequence[ClassifiedReview], served_seconds: float) -> None: ...
 
 
 class ReviewWriter(Protocol):
@@ -82,6 +90,7 @@ class Validate:
     def __init__(self, batch: BatchConfig, metrics: Metrics, *, clock: Clock = utc_now) -> None:
         self.max_text_chars = batch.max_text_chars
         self.max_event_bytes = batch.max_event_bytes
+        self.max_future_skew_s = batch.max_future_skew_s
         self.limit = DlqLimit(batch.dlq_limit_ratio, batch.dlq_limit_window)
         self.metrics = metrics
         self.clock = clock
@@ -95,6 +104,8 @@ class Validate:
                 message.value,
                 max_text_chars=self.max_text_chars,
                 max_event_bytes=self.max_event_bytes,
+                now=failed_at,
+                max_future_skew_s=self.max_future_skew_s,
             )
             if isinstance(result, InvalidEvent):
                 record = build_dead_letter(
@@ -137,47 +148,67 @@ class PublishDeadLetters:
 
 class Classify:
     """jieba on its thread and one model call on the model thread, side by side (the forward
-    pass releases the GIL, so the two overlap); one :class:`ClassifiedReview` per review."""
+    pass releases the GIL, so the two overlap); one :class:`ClassifiedReview` per review.
+
+    The model is taken from ``models`` once per batch: the whole batch is classified by one
+    model and carries its version, and a model swapped in meanwhile serves the next batch.
+    ``shadow``, if given, is offered the classified batch and never waited for."""
 
     def __init__(
         self,
-        model: Predictor,
+        models: ModelSource,
         keywords: Keywords,
         *,
         model_executor: Executor,
         keywords_executor: Executor,
         metrics: Metrics,
+        shadow: ShadowOffer | None = None,
         clock: Clock = utc_now,
     ) -> None:
-        self.model = model
+        self.models = models
         self.keywords = keywords
         self.model_executor = model_executor
         self.keywords_executor = keywords_executor
         self.metrics = metrics
+        self.shadow = shadow
         self.clock = clock
 
     async def __call__(self, valid: Sequence[ValidReview]) -> list[ClassifiedReview]:
         loop = asyncio.get_running_loop()
+        model = self.models.current  # one model, one version, for the whole batch
         texts = [review.clean_text for review in valid]
         started = time.perf_counter()
-        terms, predictions = await asyncio.gather(
+        terms, (predictions, model_seconds) = await asyncio.gather(
             loop.run_in_executor(self.keywords_executor, self._extract, texts),
-            loop.run_in_executor(self.model_executor, self.model.predict_cleaned, texts),
+            loop.run_in_executor(self.model_executor, _timed, model.predict_cleaned, texts),
         )
         self.metrics.model_latency.observe(time.perf_counter() - started)
         if len(predictions) != len(texts):
             raise ValueError(f"model returned {len(predictions)} results for {len(texts)} texts")
         processed_at = self.clock()
-        version = self.model.version
-        return [
+        version = model.version
+        classified = [
             ClassifiedReview.of(
                 review, term, prediction, model_version=version, processed_at=processed_at
             )
             for review, term, prediction in zip(valid, terms, predictions, strict=True)
         ]
+        if self.shadow is not None:
+            try:
+                self.shadow.offer(classified, model_seconds)
+            except Exception:  # the shadow is never on the batch's critical path
+                log.exception("shadow offer failed; the batch goes on without it")
+        return classified
 
     def _extract(self, texts: Sequence[str]) -> list[ReviewTerms]:
         return [self.keywords.extract(text) for text in texts]
+
+
+def _timed(predict: Callable[[Sequence[str]], list[Any]], texts: Sequence[str]) -> tuple:
+    """``predict(texts)`` and the seconds it took, measured on the thread that runs it."""
+    started = time.perf_counter()
+    predictions = predict(texts)
+    return predictions, time.perf_counter() - started
 
 
 class PublishSentiments:

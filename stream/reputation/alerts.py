@@ -2,15 +2,14 @@
 
 The event follows ``schemas/quality_alert.v1.json``; :func:`alert_event` validates it. The
 table row keeps the exact event JSON in ``payload`` so a re-publish after a crash sends the
-same bytes with the same ``alert_id``.
+same bytes with the same ``alert_id`` (``incidents.incident_id``). The row's
+``last_seen_at`` is event time: the last step at which the incident's condition held.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,83 +45,76 @@ ALERT_COLUMNS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Window:
-    """The evaluated window ``[start, end)`` and the baseline ``[baseline_start, start)``."""
-
-    start: datetime
-    end: datetime
-    baseline_start: datetime
-
-    @classmethod
-    def ending_at(cls, now: datetime, window: timedelta, baseline: timedelta) -> Window:
-        """Minute-aligned window that includes ``now``'s (still filling) minute."""
-        end = now.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
-        start = end - window
-        return cls(start=start, end=end, baseline_start=start - baseline)
-
-    @property
-    def minutes(self) -> int:
-        return int((self.end - self.start).total_seconds() // 60)
-
-
-def alert_id(kind: AlertKind, subject_type: SubjectType, subject: str, start: datetime) -> str:
-    """Deterministic id of one incident: the same finding in the same window, same id."""
-    key = f"{kind.value}|{subject_type.value}|{subject}|{format_timestamp(start)}"
-    return hashlib.md5(key.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
 def _percent(value: float | int) -> str:
     return f"{100 * float(value):.0f}%"
 
 
-def describe(finding: Finding, window: Window) -> str:
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
+def describe(finding: Finding) -> str:
     """One readable line about a finding."""
     f = finding.figures
-    where = f"{finding.subject_type.value} {finding.subject}"
-    span = f"the last {window.minutes} min"
-    if finding.kind is AlertKind.NEGATIVE_SPIKE:
+    if finding.kind is AlertKind.PIPELINE_LAG:
         return (
-            f"{where} ({finding.category}): {_percent(f['negative_ratio'])} negative in {span} "
-            f"({f['window_negative']} of {f['window_reviews']}), {f['lift']:.1f}x its baseline "
-            f"of {_percent(f['baseline_ratio'])}"
+            f"pipeline {finding.subject}: the oldest unprocessed review has waited "
+            f"{_duration(float(f['lag_seconds']))} (threshold "
+            f"{_duration(float(f['threshold_seconds']))}, {f['unprocessed_messages']} messages "
+            "behind); alert windows follow event time and catch up"
         )
+    where = f"{finding.subject_type.value} {finding.subject}"
+    history = "its history"
+    if finding.subject_type is SubjectType.PRODUCT:
+        where += f" ({finding.category})"
+        history = "its history and category"
+    span = f"the {finding.window_minutes} min"
+    if finding.end is not None:
+        span += f" to {format_timestamp(finding.end)}"
+    usual = f"a usual {_percent(f['normal_rate'])} ({history})"
+    evidence = f"evidence {f['evidence']:.1f} (needs {f['threshold_evidence']:g})"
     if finding.kind is AlertKind.COMPLAINT_SURGE:
         words = ", ".join(word for word, _ in finding.top_complaints[:3]) or "complaints"
         return (
-            f"{where} ({finding.category}): {f['complaint_reviews']} of {f['window_reviews']} "
-            f"reviews in {span} are complaints ({words}), {f['lift']:.1f}x its baseline share"
+            f"{where}: {f['window_hits']} of {f['window_reviews']} reviews in {span} are "
+            f"complaints ({words}), {_percent(f['rate'])} vs {usual}; {evidence}"
         )
     return (
-        f"{where}: net score fell by {f['drop']:.2f} to {f['window_net_score']:.2f} in {span} "
-        f"(baseline {f['baseline_net_score']:.2f}, {f['window_reviews']} reviews)"
+        f"{where}: {_percent(f['rate'])} negative in {span} ({f['window_hits']} of "
+        f"{f['window_reviews']}) vs {usual}; {evidence}"
     )
 
 
 def alert_event(
     finding: Finding,
-    window: Window,
+    alert_id: str,
     sample_review_ids: Sequence[str],
     raised_at: datetime,
+    baseline: timedelta,
 ) -> dict[str, Any]:
-    """The validated ``review.alerts`` v1 event for a new incident."""
+    """The validated ``review.alerts`` v1 event for a new incident. Windows are event time:
+    ``window_end`` is when the firing window ends (the detection moment), ``raised_at`` the
+    wall clock; an incident replayed an hour late keeps its own times."""
+    end = finding.end if finding.end is not None else raised_at
+    start = end - timedelta(minutes=finding.window_minutes)
     event = {
         "schema_version": SCHEMA_VERSION,
-        "alert_id": alert_id(finding.kind, finding.subject_type, finding.subject, window.start),
+        "alert_id": alert_id,
         "kind": finding.kind.value,
         "severity": finding.severity.value,
         "subject_type": finding.subject_type.value,
         "subject": finding.subject,
         "category": finding.category,
-        "window_start": format_timestamp(window.start),
-        "window_end": format_timestamp(window.end),
-        "baseline_start": format_timestamp(window.baseline_start),
+        "window_start": format_timestamp(start),
+        "window_end": format_timestamp(end),
+        "baseline_start": format_timestamp(start - baseline),
         "figures": dict(finding.figures),
         "top_complaints": [
             {"keyword": word, "reviews": int(count)} for word, count in finding.top_complaints
         ],
         "sample_review_ids": list(sample_review_ids),
-        "message": describe(finding, window),
+        "message": describe(finding),
         "raised_at": format_timestamp(raised_at),
     }
     schemas.validator(SCHEMA_EVENT, SCHEMA_VERSION).validate(event)

@@ -10,6 +10,8 @@ from stream.config import (
     AlertConfig,
     ClickHouseConfig,
     KafkaConfig,
+    ModelConfig,
+    MonitorConfig,
     add_config_arguments,
     resolve,
 )
@@ -30,7 +32,8 @@ ALERT_TABLE = ("raised_at", "severity", "kind", "subject", "message")
 def register(subparsers: Any) -> None:
     report = subparsers.add_parser(
         "report",
-        help="Print reputation tables: worst products, rising complaints, recent alerts.",
+        help="Print reputation tables: worst products, rising complaints, recent alerts, "
+        "model health.",
         description="Reads the reputation views in ClickHouse (either backend) and prints "
         "readable tables. Ratios are shares of distinct reviews; trends compare with the "
         "period just before.",
@@ -38,7 +41,7 @@ def register(subparsers: Any) -> None:
     report.add_argument(
         "section",
         nargs="?",
-        choices=("all", "products", "complaints", "alerts"),
+        choices=("all", "products", "complaints", "alerts", "model"),
         default="all",
         help="Which table to print [default: all].",
     )
@@ -47,17 +50,24 @@ def register(subparsers: Any) -> None:
     report.add_argument(
         "--min-reviews", type=int, default=20, help="Least reviews for a product to be ranked."
     )
-    report.add_argument("--hours", type=int, default=24, help="Complaint comparison window.")
+    report.add_argument(
+        "--hours",
+        type=int,
+        default=24,
+        help="Complaint comparison window; also the model section's window.",
+    )
     report.add_argument("--json", action="store_true", help="Print JSON instead of tables.")
-    add_config_arguments(report, ClickHouseConfig)
+    add_config_arguments(report, ClickHouseConfig, ModelConfig, MonitorConfig)
     report.set_defaults(func=run_report)
 
     alerts = subparsers.add_parser(
         "alerts",
         help="Run one alert evaluation now (the worker does this on a timer).",
-        description="Evaluates the alert rules once against ClickHouse, publishes new alerts "
-        "to the alerts topic and records them in the alerts table. Safe to run beside the "
-        "worker: deduplication state is the alerts table.",
+        description="Evaluates the alert rules once against ClickHouse (every minute of event "
+        "time since the last evaluation, up to the newest processed review), publishes new "
+        "alerts to the alerts topic and records them in the alerts table. Safe to run beside "
+        "the worker: incidents and progress live in ClickHouse, and an incident's alert_id is "
+        "the same whoever raises it. It does not take the worker's fenced producer.",
     )
     add_config_arguments(alerts, KafkaConfig, AlertConfig, ClickHouseConfig)
     alerts.set_defaults(func=run_alerts)
@@ -89,6 +99,8 @@ def run_report(args: argparse.Namespace) -> int:
         if args.section in ("all", "alerts"):
             rows = reports.recent_alerts(ch, limit=args.limit)
             sections["Recent alerts"] = (rows, ALERT_TABLE)
+        if args.section in ("all", "model"):
+            sections.update(_model_sections(ch, args))
     finally:
         ch.close()
     if args.json:
@@ -106,30 +118,58 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_sections(ch: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Rating feedback, prediction x rating and drift (``stream.monitoring.report``)."""
+    from datetime import UTC, datetime
+
+    from stream.monitoring.report import model_health_sections, served_card
+
+    card = served_card(resolve(ModelConfig, args))
+    return model_health_sections(
+        ch,
+        card,
+        resolve(MonitorConfig, args),
+        hours=args.hours,
+        limit=args.limit,
+        now=datetime.now(UTC),
+    )
+
+
 def run_alerts(args: argparse.Namespace) -> int:
     import asyncio
 
-    from stream.kafka import ensure_topics
+    from stream.kafka import ConsumerLagProbe, ensure_topics
     from stream.reputation.engine import AlertEngine
     from stream.reputation.publisher import KafkaAlertPublisher
     from stream.sink.connection import connect
 
     kafka = resolve(KafkaConfig, args)
-    ensure_topics(kafka, [kafka.alerts_topic])
+    ensure_topics(kafka, [kafka.input_topic, kafka.alerts_topic])
     ch = connect(resolve(ClickHouseConfig, args))
     publisher = KafkaAlertPublisher(kafka)
-    engine = AlertEngine(resolve(AlertConfig, args), ch, publisher)
+    probe = ConsumerLagProbe(kafka, kafka.input_topic)
+    engine = AlertEngine(
+        resolve(AlertConfig, args), ch, publisher, lag_probe=probe, pipeline=kafka.input_topic
+    )
     try:
         result = asyncio.run(engine.evaluate())
     finally:
         engine.close()
+        probe.close()
         publisher.close()
         ch.close()
+    plan = result.plan
+    steps = (
+        f"{len(plan.buckets)} minute(s) {plan.first:%Y-%m-%d %H:%M}..{plan.last:%H:%M} UTC"
+        if plan.first is not None and plan.last is not None
+        else "nothing to evaluate (no reviews yet)"
+    )
+    lag = "unknown" if result.lag is None else f"{result.lag.seconds:.0f} s"
     print(
-        f"window {result.window.start:%Y-%m-%d %H:%M}..{result.window.end:%H:%M} UTC: "
-        f"{result.findings} finding(s), {len(result.raised)} new alert(s), "
-        f"{len(result.continued)} open incident(s) extended, "
-        f"{len(result.republished)} pending re-published ({result.seconds:.2f} s)"
+        f"event time {steps}: {result.findings} finding(s), {len(result.raised)} new "
+        f"alert(s), {len(result.continued)} open incident(s) extended, "
+        f"{len(result.republished)} pending re-published; consumer lag {lag} "
+        f"({result.seconds:.2f} s)"
     )
     for event in result.raised:
         print(f"  [{event['severity']}] {event['kind']}: {event['message']}")

@@ -7,11 +7,13 @@ layer, and the pages reach ClickHouse through the engine's thread.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from stream.kafka import raw_topic
+from stream.kafka import ConsumerLagProbe, Fenced
 from stream.reputation.engine import AlertEngine
-from stream.reputation.publisher import FaustAlertPublisher
+from stream.reputation.ownership import AlertOwnership
+from stream.reputation.publisher import FencedAlertPublisher
 from stream.reputation.web import register_pages
 from stream.sink.connection import connect
 from stream.sink.proxies import LazyClickHouse
@@ -34,16 +36,16 @@ def install_reputation(
     *,
     clickhouse: ClickHouse | None = None,
     metrics: Metrics | None = None,
-) -> AlertEngine:
-    """Wire the alert engine and the report endpoints into a Faust worker app.
+) -> Callable[[], dict[str, Any]]:
+    """Wire the alert engine and the report endpoints into a Faust worker app; returns the
+    alerting part of ``/health``.
 
     Call once from the worker's app factory, before the worker starts. It registers:
 
-    * the ``kafka.alerts_topic`` topic (raw bytes, key = subject);
     * a timer every ``alerts.alert_interval_s`` seconds that runs
-      :meth:`AlertEngine.evaluate` on one worker of the consumer group: the one assigned
-      partition 0 of the input topic (see :func:`owns_alerting`); a failed evaluation is
-      logged and retried at the next tick;
+      :meth:`AlertEngine.evaluate` on the one member of the consumer group that holds
+      partition 0 of the input topic, fenced at the broker (``ownership.py``); a failed
+      evaluation is logged, counted and retried at the next tick;
     * ``GET /reports/products``, ``/reports/complaints``, ``/reports/alerts`` (JSON).
 
     ``clickhouse``: the connection the engine and the reports use from their own thread.
@@ -53,32 +55,74 @@ def install_reputation(
     """
     if clickhouse is None:
         clickhouse = LazyClickHouse(lambda: connect(clickhouse_config))
-    topic = raw_topic(app, kafka.alerts_topic)
-    engine = AlertEngine(alerts, clickhouse, FaustAlertPublisher(topic), metrics=metrics)
+    publisher = FencedAlertPublisher(kafka)
+    engine = AlertEngine(
+        alerts,
+        clickhouse,
+        publisher,
+        metrics=metrics,
+        lag_probe=LazyLagProbe(kafka),
+        pipeline=kafka.input_topic,
+    )
+    ownership = AlertOwnership(kafka.input_topic)
 
-    @app.timer(alerts.alert_interval_s)
+    def show_role() -> None:
+        if metrics is not None:
+            metrics.alert_evaluator.set(1 if ownership.holds else 0)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        ownership.assigned(assigned)
+        if not ownership.holds:
+            publisher.release()
+        show_role()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        ownership.revoked(revoked)
+        if not ownership.holds:
+            publisher.release()
+        show_role()
+
+    @app.timer(alerts.alert_interval_s, name="reviewpulse.alerts")
     async def evaluate_alerts() -> None:
-        if not owns_alerting(app, kafka.input_topic):
+        if not ownership.holds:
             return
         try:
+            if publisher.term != ownership.term:
+                await publisher.acquire(ownership.term)
+                log.info("alert evaluator for term %d: producer acquired", ownership.term)
             await engine.evaluate()
+        except Fenced:
+            ownership.fenced()
+            show_role()
+            log.warning("alert producer fenced: another member evaluates now; standing by")
         except Exception:
             log.exception("alert evaluation failed; retrying at the next tick")
 
+    @app.on_before_shutdown.connect
+    async def on_shutdown(sender: Any, **kwargs: Any) -> None:
+        publisher.close()
+
     register_pages(app, engine)
-    return engine
+
+    def health() -> dict[str, Any]:
+        status = {**ownership.status(), **engine.health()}
+        if not ownership.holds:
+            status["status"] = "ok"  # a standby member's stale figures are not a failure
+        return status
+
+    return health
 
 
-def owns_alerting(app: faust.App, input_topic: str) -> bool:
-    """True on the one group member that holds partition 0 of ``input_topic``.
+class LazyLagProbe:
+    """A ``ConsumerLagProbe`` created on first use, on the thread that uses it."""
 
-    Faust's ``on_leader`` timers need the leader topic, which the worker disables
-    (``topic_disable_leader``), so the group's partition assignment picks the evaluator
-    instead. During a rebalance two members may briefly both evaluate; the alert ids are
-    deterministic and the table is keyed by them, so that costs at most a repeated message.
-    """
-    try:
-        assigned = app.consumer.assignment()
-    except Exception:  # consumer not started yet
-        return False
-    return any(tp.topic == input_topic and tp.partition == 0 for tp in assigned)
+    def __init__(self, kafka: KafkaConfig) -> None:
+        self.kafka = kafka
+        self._probe: ConsumerLagProbe | None = None
+
+    def measure(self, now_s: float) -> Any:
+        if self._probe is None:
+            self._probe = ConsumerLagProbe(self.kafka, self.kafka.input_topic)
+        return self._probe.measure(now_s)

@@ -1,23 +1,29 @@
 """Publishing alerts to the alerts topic, awaiting the broker's acknowledgement.
 
-Two implementations of one small protocol: :class:`FaustAlertPublisher` sends through the
-worker's Faust producer, :class:`KafkaAlertPublisher` through a blocking
-``stream.kafka.AckedProducer`` (for the one-shot ``reviewpulse alerts`` command and tests
-that drive the engine directly). Both raise if any alert was not acknowledged; the engine
-then leaves it pending and publishes it again at the next evaluation.
+Two implementations of one small protocol, both blocking producers on their own thread:
+
+* :class:`FencedAlertPublisher` (the worker): a transactional producer whose id is the
+  consumer group's. The member that becomes the evaluator calls :meth:`acquire`, which fences
+  every earlier producer with that id at the broker, so a member that was expelled from the
+  group but still believes it evaluates cannot publish another alert: its next publish
+  raises ``stream.kafka.Fenced`` and it stops.
+* :class:`KafkaAlertPublisher` (the one-shot ``reviewpulse alerts`` command and tests that
+  drive the engine directly): a plain acknowledged producer that fences nobody.
+
+Both raise if an alert was not delivered; the engine then leaves it pending in the alerts
+table (the outbox) and publishes it again at the next evaluation.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
-from stream.kafka import AckedProducer, send_and_await
+from stream.kafka import AckedProducer, Fenced, TransactionalProducer
 
 if TYPE_CHECKING:
-    from faust.types import TopicT
-
     from stream.config import KafkaConfig
 
 
@@ -27,6 +33,10 @@ class AlertPublisher(Protocol):
         them, raise if any was not delivered."""
 
 
+def _records(messages: Sequence[tuple[str, bytes]]) -> list[tuple[bytes, bytes, None]]:
+    return [(key.encode("utf-8"), value, None) for key, value in messages]
+
+
 class KafkaAlertPublisher:
     """Publishes to ``kafka.alerts_topic`` off the event loop; raises
     ``stream.kafka.DeliveryError`` when an alert is not acknowledged within ``timeout_s``."""
@@ -34,25 +44,70 @@ class KafkaAlertPublisher:
     def __init__(self, kafka: KafkaConfig, *, timeout_s: float = 30.0) -> None:
         self.topic = kafka.alerts_topic
         self._producer = AckedProducer(kafka, timeout_s=timeout_s)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="alert-publisher")
 
     async def publish(self, messages: Sequence[tuple[str, bytes]]) -> None:
         if messages:
-            records = [(key.encode("utf-8"), value, None) for key, value in messages]
             await asyncio.get_running_loop().run_in_executor(
-                None, self._producer.send, self.topic, records
+                self._executor, self._producer.send, self.topic, _records(messages)
             )
 
     def close(self) -> None:
         self._producer.close()
+        self._executor.shutdown(wait=True)
 
 
-class FaustAlertPublisher:
-    """Sends through a raw Faust topic (``stream.kafka.raw_topic``) and awaits every ack."""
+def transactional_id(kafka: KafkaConfig) -> str:
+    """One id per consumer group: at most one live alert producer per deployment."""
+    return f"{kafka.app_id}.alerts"
 
-    def __init__(self, topic: TopicT) -> None:
-        self.topic = topic
+
+class FencedAlertPublisher:
+    """Publishes in transactions under the group's transactional id (see module doc)."""
+
+    def __init__(self, kafka: KafkaConfig, *, timeout_s: float = 30.0) -> None:
+        self.kafka = kafka
+        self.topic = kafka.alerts_topic
+        self.timeout_s = timeout_s
+        self.term: int | None = None  # the ownership term the producer was acquired for
+        self._producer: TransactionalProducer | None = None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="alert-publisher")
+
+    async def acquire(self, term: int) -> None:
+        """Start publishing for ownership ``term``: a fresh producer, fencing older ones."""
+        loop = asyncio.get_running_loop()
+        self._drop()
+        self._producer = await loop.run_in_executor(
+            self._executor,
+            lambda: TransactionalProducer(
+                self.kafka, transactional_id(self.kafka), timeout_s=self.timeout_s
+            ),
+        )
+        self.term = term
 
     async def publish(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        await send_and_await(
-            self.topic, [(key.encode("utf-8"), value, None) for key, value in messages]
-        )
+        if not messages:
+            return
+        producer = self._producer
+        if producer is None:
+            raise Fenced("this member does not hold the alert producer")
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._executor, producer.send, self.topic, _records(messages)
+            )
+        except Fenced:
+            self._drop()
+            raise
+
+    def release(self) -> None:
+        """Stop publishing (the member lost the evaluator's partition)."""
+        self._drop()
+
+    def _drop(self) -> None:
+        producer, self._producer, self.term = self._producer, None, None
+        if producer is not None:
+            self._executor.submit(producer.close)
+
+    def close(self) -> None:
+        self._drop()
+        self._executor.shutdown(wait=True)

@@ -2,176 +2,211 @@
 
 The SQL runs unchanged on ClickHouse 18.16 and 26.x: no CTEs, no window functions,
 timestamps as ``toDateTime('...', 'UTC')`` literals. Counts are exact after duplicate
-delivery: the aggregates hold ``uniqExact`` states of review_id, merged here; ``reviews``
-is read with ``FINAL`` and ``alerts`` by ``argMax(..., version)``.
+delivery: the aggregates hold ``uniqExact`` states of review_id, merged here per minute (a
+review lives in one minute) and summed in Python; ``alerts`` is read by
+``argMax(..., version)``. Event time is ``created_at``, bucketed by minute.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from stream.reputation.alerts import ALERT_COLUMNS, PENDING, Window
-from stream.reputation.rules import (
-    AlertKind,
-    CategoryActivity,
-    Finding,
-    OpenAlert,
-    ProductActivity,
-    SentimentCounts,
-    SubjectType,
-)
-from stream.sink.sql import chunks, in_list, quote
+from stream.reputation.alerts import ALERT_COLUMNS, PENDING
+from stream.reputation.grid import MinuteCount, ProductHistory, floor_minute
+from stream.reputation.incidents import OpenIncident
+from stream.reputation.lexicon import KeywordStat, Lexicon
+from stream.reputation.rules import AlertKind, SubjectType
 from stream.sink.sql import datetime_literal as ts
+from stream.sink.sql import in_list, quote
 from stream.sink.values import as_utc
 
 if TYPE_CHECKING:
     from stream.sink.backend import ClickHouse
 
 SENTIMENT_TABLE = "sentiment_minute"
-COMPLAINT_TABLE = "complaint_minute"
+KEYWORD_TABLE = "negative_keyword_minute"
+COMPLAINT_TABLE = "complaint_minute"  # curated complaint keywords per minute (reports)
 REVIEWS_TABLE = "reviews"
 ALERTS_TABLE = "alerts"
+PROGRESS_TABLE = "alert_progress"
+PROGRESS_NAME = "alert-engine"
 TOP_COMPLAINTS = 5
 
 
-def sentiment_sql(window: Window) -> str:
-    """Distinct reviews per product and sentiment, in the window and in the baseline.
+def complaint_condition(lexicon: Lexicon) -> str:
+    """SQL over ``negative_keyword_minute``: the keyword row counts as a complaint."""
+    pairs = lexicon.pairs()
+    if not pairs:
+        return "curated = 1"
+    tuples = ", ".join(f"({quote(category)}, {quote(word)})" for category, word in pairs)
+    return f"(curated = 1 OR (category, keyword) IN ({tuples}))"
 
-    The states of all minutes on each side are merged into one set per side, so a review
-    is counted once however often it was delivered (it lives in exactly one minute)."""
-    return f"""
-SELECT product_id, any(category), sentiment,
-       uniqExactMergeIf(reviews, minute >= {ts(window.start)}) AS in_window,
-       uniqExactMergeIf(reviews, minute < {ts(window.start)}) AS in_baseline
+
+def fetch_watermark(ch: ClickHouse, now: datetime) -> datetime | None:
+    """The newest minute bucket with processed reviews, not after ``now``'s minute."""
+    [(newest, count)] = ch.query(
+        f"SELECT max(minute), count() FROM {SENTIMENT_TABLE} "
+        f"WHERE minute <= {ts(floor_minute(now))}"
+    )
+    return as_utc(newest) if count else None
+
+
+def fetch_minutes(
+    ch: ClickHouse, start: datetime, end: datetime, lexicon: Lexicon
+) -> list[MinuteCount]:
+    """Per product and minute in ``[start, end)``: reviews, negative reviews, and negative
+    reviews with complaint keywords (``lexicon``)."""
+    counts: dict[tuple[str, datetime], list] = {}
+    for product_id, category, minute, sentiment, n in ch.query(
+        f"""
+SELECT product_id, any(category), minute, sentiment, uniqExactMerge(reviews)
 FROM {SENTIMENT_TABLE}
-WHERE minute >= {ts(window.baseline_start)} AND minute < {ts(window.end)}
-GROUP BY product_id, sentiment
+WHERE minute >= {ts(start)} AND minute < {ts(end)}
+GROUP BY product_id, minute, sentiment
 """
-
-
-def complaint_count_sql(window: Window) -> str:
-    """Distinct negative reviews with complaint keywords per product, window and baseline.
-
-    Merging the per-keyword states counts a review once however many complaint keywords
-    it has."""
-    return f"""
-SELECT product_id,
-       uniqExactMergeIf(reviews, minute >= {ts(window.start)}) AS in_window,
-       uniqExactMergeIf(reviews, minute < {ts(window.start)}) AS in_baseline
-FROM {COMPLAINT_TABLE}
-WHERE minute >= {ts(window.baseline_start)} AND minute < {ts(window.end)}
-GROUP BY product_id
+    ):
+        entry = counts.setdefault((product_id, as_utc(minute)), [category, 0, 0, 0])
+        entry[1] += int(n)
+        if sentiment == "negative":
+            entry[2] += int(n)
+    for product_id, minute, n in ch.query(
+        f"""
+SELECT product_id, minute, uniqExactMerge(reviews)
+FROM {KEYWORD_TABLE}
+WHERE minute >= {ts(start)} AND minute < {ts(end)} AND {complaint_condition(lexicon)}
+GROUP BY product_id, minute
 """
-
-
-def top_complaints_sql(start: datetime, end: datetime, products: Sequence[str]) -> str:
-    return f"""
-SELECT product_id, keyword, uniqExactMerge(reviews) AS n
-FROM {COMPLAINT_TABLE}
-WHERE minute >= {ts(start)} AND minute < {ts(end)} AND product_id IN {in_list(products)}
-GROUP BY product_id, keyword
-ORDER BY product_id, n DESC, keyword
-LIMIT {TOP_COMPLAINTS} BY product_id
-"""
-
-
-@dataclass(frozen=True)
-class Activity:
-    """Everything the rules need for one evaluation."""
-
-    products: list[ProductActivity]
-    categories: list[CategoryActivity]
-    prior_negative_ratio: float
-    prior_complaint_share: float
-
-
-def _counts(by_sentiment: dict[str, int]) -> SentimentCounts:
-    return SentimentCounts(
-        negative=by_sentiment.get("negative", 0),
-        neutral=by_sentiment.get("neutral", 0),
-        positive=by_sentiment.get("positive", 0),
-    )
-
-
-def fetch_activity(ch: ClickHouse, window: Window, min_volume: int) -> Activity:
-    """Figures for products with at least ``min_volume`` reviews in the window (the only
-    ones that can alert), every category, and shop-wide baseline priors.
-
-    One pass over the sentiment aggregate per evaluation: categories are the sums of their
-    products (a product belongs to one category), and the priors the sums of everything."""
-    window_counts: dict[str, dict[str, int]] = {}
-    baseline_counts: dict[str, dict[str, int]] = {}
-    category_of: dict[str, str] = {}
-    for product_id, category, sentiment, in_window, in_baseline in ch.query(sentiment_sql(window)):
-        category_of[product_id] = category
-        window_counts.setdefault(product_id, {})[sentiment] = int(in_window)
-        baseline_counts.setdefault(product_id, {})[sentiment] = int(in_baseline)
-
-    cat_window: dict[str, dict[str, int]] = {}
-    cat_baseline: dict[str, dict[str, int]] = {}
-    for product_id, category in category_of.items():
-        for source, target in ((window_counts, cat_window), (baseline_counts, cat_baseline)):
-            sums = target.setdefault(category, {})
-            for sentiment, n in source[product_id].items():
-                sums[sentiment] = sums.get(sentiment, 0) + n
-    categories = [
-        CategoryActivity(c, _counts(cat_window[c]), _counts(cat_baseline[c]))
-        for c in sorted(cat_window)
+    ):
+        entry = counts.get((product_id, as_utc(minute)))
+        if entry is not None:
+            entry[3] += int(n)
+    return [
+        MinuteCount(product, category, minute, total, negative, complaint)
+        for (product, minute), (category, total, negative, complaint) in counts.items()
     ]
 
-    complaints = {
-        product_id: (int(w), int(b)) for product_id, w, b in ch.query(complaint_count_sql(window))
-    }
-    baseline_total = sum(c.baseline.total for c in categories)
-    baseline_negative = sum(c.baseline.negative for c in categories)
-    baseline_complaints = sum(b for _, b in complaints.values())
 
-    eligible = [
-        product_id
-        for product_id, counts in window_counts.items()
-        if sum(counts.values()) >= min_volume
-    ]
-    tops: dict[str, list[tuple[str, int]]] = {}
-    for chunk in chunks(eligible):
-        for product_id, keyword, n in ch.query(top_complaints_sql(window.start, window.end, chunk)):
-            tops.setdefault(product_id, []).append((keyword, int(n)))
-    products = [
-        ProductActivity(
-            product_id=product_id,
-            category=category_of[product_id],
-            window=_counts(window_counts[product_id]),
-            baseline=_counts(baseline_counts[product_id]),
-            window_complaint_reviews=complaints.get(product_id, (0, 0))[0],
-            baseline_complaint_reviews=complaints.get(product_id, (0, 0))[1],
-            top_complaints=tuple(tops.get(product_id, ())),
+def fetch_hours(
+    ch: ClickHouse, start: datetime, end: datetime, lexicon: Lexicon
+) -> dict[datetime, dict[str, ProductHistory]]:
+    """Per hour in ``[start, end)`` (hour-aligned) and product: the same three counts."""
+    hours: dict[datetime, dict[str, ProductHistory]] = {}
+    for hour, product_id, category, total, negative in ch.query(
+        f"""
+SELECT hour, product_id, any(category), sum(n), sumIf(n, sentiment = 'negative')
+FROM (
+    SELECT toStartOfHour(minute) AS hour, product_id, category, sentiment,
+           uniqExactMerge(reviews) AS n
+    FROM {SENTIMENT_TABLE}
+    WHERE minute >= {ts(start)} AND minute < {ts(end)}
+    GROUP BY hour, product_id, category, minute, sentiment
+)
+GROUP BY hour, product_id
+"""
+    ):
+        hours.setdefault(as_utc(hour), {})[product_id] = ProductHistory(
+            category, int(total), int(negative)
         )
-        for product_id in sorted(eligible)
+    for hour, product_id, complaints in ch.query(
+        f"""
+SELECT hour, product_id, sum(n)
+FROM (
+    SELECT toStartOfHour(minute) AS hour, product_id, uniqExactMerge(reviews) AS n
+    FROM {KEYWORD_TABLE}
+    WHERE minute >= {ts(start)} AND minute < {ts(end)} AND {complaint_condition(lexicon)}
+    GROUP BY hour, product_id, minute
+)
+GROUP BY hour, product_id
+"""
+    ):
+        products = hours.setdefault(as_utc(hour), {})
+        current = products.get(product_id, ProductHistory(""))
+        products[product_id] = ProductHistory(
+            current.category, current.total, current.negative, int(complaints)
+        )
+    return hours
+
+
+def fetch_keyword_stats(
+    ch: ClickHouse, start: datetime, end: datetime, min_reviews: int
+) -> tuple[list[KeywordStat], dict[str, tuple[int, int]]]:
+    """Keyword counts per category (reviews carrying it, negative ones) for keywords with at
+    least ``min_reviews`` negative reviews, and each category's (negative, all) reviews, over
+    ``[start, end)`` of event time. Reads ``reviews`` without FINAL: a rare duplicate does
+    not move a lift."""
+    where = f"created_at >= {ts(start)} AND created_at < {ts(end)}"
+    stats = [
+        KeywordStat(category, keyword, int(negative), int(total))
+        for category, keyword, negative, total in ch.query(
+            f"""
+SELECT category, keyword, countIf(sentiment = 'negative') AS negative, count() AS total
+FROM {REVIEWS_TABLE}
+ARRAY JOIN keywords AS keyword
+WHERE {where}
+GROUP BY category, keyword
+HAVING negative >= {int(min_reviews)}
+"""
+        )
     ]
-    return Activity(
-        products=products,
-        categories=categories,
-        prior_negative_ratio=baseline_negative / baseline_total if baseline_total else 0.0,
-        prior_complaint_share=baseline_complaints / baseline_total if baseline_total else 0.0,
+    totals = {
+        category: (int(negative), int(total))
+        for category, negative, total in ch.query(
+            f"""
+SELECT category, countIf(sentiment = 'negative'), count()
+FROM {REVIEWS_TABLE}
+WHERE {where}
+GROUP BY category
+"""
+        )
+    }
+    return stats, totals
+
+
+def fetch_top_complaints(
+    ch: ClickHouse, product_id: str, start: datetime, end: datetime, lexicon: Lexicon
+) -> list[tuple[str, int]]:
+    """The product's most frequent complaint keywords in ``[start, end)``."""
+    rows = ch.query(
+        f"""
+SELECT keyword, sum(n) AS reviews
+FROM (
+    SELECT keyword, minute, uniqExactMerge(reviews) AS n
+    FROM {KEYWORD_TABLE}
+    WHERE product_id = {quote(product_id)} AND minute >= {ts(floor_minute(start))}
+      AND minute < {ts(end)} AND {complaint_condition(lexicon)}
+    GROUP BY keyword, minute
+)
+GROUP BY keyword
+ORDER BY reviews DESC, keyword
+LIMIT {TOP_COMPLAINTS}
+"""
     )
+    return [(keyword, int(n)) for keyword, n in rows]
 
 
-def fetch_samples(ch: ClickHouse, finding: Finding, window: Window, limit: int) -> list[str]:
+def fetch_samples(
+    ch: ClickHouse,
+    subject_type: SubjectType,
+    subject: str,
+    kind: AlertKind,
+    start: datetime,
+    end: datetime,
+    limit: int,
+) -> list[str]:
     """Newest review ids behind a finding: negative ones (with complaint keywords for a
-    complaint surge) of the product or category in the window."""
-    if limit <= 0:
+    complaint surge) of the product or category in ``[start, end)`` of event time."""
+    if limit <= 0 or subject_type is SubjectType.PIPELINE:
         return []
-    column = "product_id" if finding.subject_type is SubjectType.PRODUCT else "category"
-    complaint = (
-        "AND notEmpty(complaint_keywords)" if finding.kind is AlertKind.COMPLAINT_SURGE else ""
-    )
+    column = "product_id" if subject_type is SubjectType.PRODUCT else "category"
+    complaint = "AND notEmpty(complaint_keywords)" if kind is AlertKind.COMPLAINT_SURGE else ""
     rows = ch.query(
         f"""
 SELECT review_id FROM {REVIEWS_TABLE} FINAL
-WHERE {column} = {quote(finding.subject)} AND sentiment = 'negative' {complaint}
-  AND created_at >= {ts(window.start)} AND created_at < {ts(window.end)}
+WHERE {column} = {quote(subject)} AND sentiment = 'negative' {complaint}
+  AND created_at >= {ts(start)} AND created_at < {ts(end)}
 ORDER BY created_at DESC, review_id
 LIMIT {int(limit)}
 """
@@ -183,13 +218,13 @@ LIMIT {int(limit)}
 class StoredAlert:
     """An alerts-table row as the engine needs it back."""
 
-    alert: OpenAlert
+    alert: OpenIncident
     status: str
     payload: str
 
 
 def fetch_open_alerts(ch: ClickHouse, seen_since: datetime) -> list[StoredAlert]:
-    """Alerts seen since ``seen_since`` (the cooldown horizon) and any still pending.
+    """Alerts last seen (event time) since ``seen_since`` and any still pending.
 
     The newest version of each alert is picked with ``argMax(..., version)`` rather than
     ``FINAL ... WHERE``: old servers may apply the WHERE before collapsing versions, which
@@ -212,7 +247,7 @@ ORDER BY alert_id
     )
     return [
         StoredAlert(
-            alert=OpenAlert(
+            alert=OpenIncident(
                 alert_id=row[0],
                 kind=AlertKind(row[1]),
                 subject_type=SubjectType(row[2]),
@@ -227,6 +262,58 @@ ORDER BY alert_id
     ]
 
 
+def fetch_alerts(ch: ClickHouse, alert_ids: Sequence[str]) -> list[StoredAlert]:
+    """The newest version of the given alerts (any age)."""
+    if not alert_ids:
+        return []
+    rows = ch.query(
+        f"""
+SELECT alert_id, argMax(kind, version), argMax(subject_type, version),
+       argMax(subject, version), argMax(raised_at, version), argMax(last_seen_at, version),
+       argMax(status, version), argMax(payload, version)
+FROM {ALERTS_TABLE}
+WHERE alert_id IN {in_list(alert_ids)}
+GROUP BY alert_id
+"""
+    )
+    return [
+        StoredAlert(
+            OpenIncident(
+                row[0],
+                AlertKind(row[1]),
+                SubjectType(row[2]),
+                row[3],
+                as_utc(row[4]),
+                as_utc(row[5]),
+            ),
+            row[6],
+            row[7],
+        )
+        for row in rows
+    ]
+
+
 def write_alert_rows(ch: ClickHouse, rows: Sequence[dict]) -> None:
     if rows:
         ch.insert(ALERTS_TABLE, ALERT_COLUMNS, [[row[c] for c in ALERT_COLUMNS] for row in rows])
+
+
+def fetch_progress(ch: ClickHouse) -> datetime | None:
+    """The last minute bucket the engine evaluated (newest of any evaluator), or None."""
+    [(until, count)] = ch.query(
+        f"SELECT max(evaluated_until), count() FROM {PROGRESS_TABLE} "
+        f"WHERE name = {quote(PROGRESS_NAME)}"
+    )
+    return as_utc(until) if count else None
+
+
+def write_progress(ch: ClickHouse, evaluated_until: datetime, now: datetime, version: int) -> None:
+    ch.insert(
+        PROGRESS_TABLE,
+        ("name", "evaluated_until", "updated_at", "version"),
+        [[PROGRESS_NAME, floor_minute(evaluated_until), now.replace(microsecond=0), version]],
+    )
+
+
+def hour_span(start: datetime, hours: int) -> list[datetime]:
+    return [start + timedelta(hours=i) for i in range(hours)]

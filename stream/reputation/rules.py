@@ -1,40 +1,44 @@
-"""Alert rules: pure functions from aggregate figures to findings, and the cooldown.
+"""Alert rules: pure functions from window counts to findings. No I/O.
 
-Nothing here does I/O. The engine (``engine.py``) reads the figures from ClickHouse,
-calls these functions, and publishes what survives :func:`deduplicate`.
+The engine (``engine.py``) reads per-minute counts from ClickHouse and the simulation
+harness (``bench/alerts.py``) generates them; both hand this module the same
+:class:`StepCounts` for one evaluation step (an event-time moment) and get the same findings.
 
-Three rules, each gated by a minimum volume so a handful of reviews cannot alert:
+* ``negative_spike``: a product's share of negative reviews rose (``detector.assess``) against
+  its own baseline, shrunk towards its category's share;
+* ``complaint_surge``: the share of a product's reviews that are negative and carry complaint
+  keywords (the curated lexicon, and the words learned per category, ``lexicon.py``) rose
+  against its own baseline, shrunk towards the category's complaint share; never a ratio over
+  an empty baseline;
+* ``category_drop``: a category's negative share rose against its own baseline, shrunk towards
+  the shop-wide share, counting only the products that did not alert themselves (one bad
+  product is a product alert, not a category alert);
+* ``pipeline_lag``: the oldest unprocessed input message has waited longer than a threshold.
 
-* ``negative_spike``: a product's negative ratio in the window is high in absolute terms
-  AND a multiple of its own baseline ratio. The baseline is smoothed towards the ratio of
-  all products (a pseudo-count prior), so a product with little or no history is compared
-  with what is normal for the shop rather than with zero.
-* ``complaint_surge``: the share of a product's reviews that are negative and carry
-  complaint keywords (quality, breakage, leaks, fakes, returns, late delivery, ...) rises
-  to a multiple of its own smoothed baseline share, with a minimum count of such reviews.
-* ``category_drop``: a category's net sentiment score ((pos - neg) / total, -1..1) falls
-  by at least a given amount against its baseline.
+Category priors are pooled over every product of the category, shop-wide priors over all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from stream.reputation.detector import Assessment, DetectorSettings, assess, shrunk_rate
+
 if TYPE_CHECKING:
     from stream.config import AlertConfig
-
-# A floor for baseline ratios so that lifts stay finite when nothing negative was seen.
-RATIO_FLOOR = 0.01
 
 
 class AlertKind(StrEnum):
     NEGATIVE_SPIKE = "negative_spike"
     COMPLAINT_SURGE = "complaint_surge"
     CATEGORY_DROP = "category_drop"
+    PIPELINE_LAG = "pipeline_lag"
 
 
 class Severity(StrEnum):
@@ -45,84 +49,98 @@ class Severity(StrEnum):
 class SubjectType(StrEnum):
     PRODUCT = "product"
     CATEGORY = "category"
+    PIPELINE = "pipeline"
 
 
-# When one subject has several findings in one evaluation, the first kind here wins.
-KIND_PRIORITY = (AlertKind.NEGATIVE_SPIKE, AlertKind.COMPLAINT_SURGE, AlertKind.CATEGORY_DROP)
+# When one subject has several findings in one step, critical wins, then the first kind here.
+KIND_PRIORITY = (
+    AlertKind.NEGATIVE_SPIKE,
+    AlertKind.COMPLAINT_SURGE,
+    AlertKind.CATEGORY_DROP,
+    AlertKind.PIPELINE_LAG,
+)
+# Lag at this many times the threshold is critical.
+CRITICAL_LAG_FACTOR = 3.0
 
 
-@dataclass(frozen=True)
-class SentimentCounts:
-    """Distinct reviews by model sentiment over some time range."""
-
-    negative: int = 0
-    neutral: int = 0
-    positive: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.negative + self.neutral + self.positive
-
-    @property
-    def negative_ratio(self) -> float:
-        return self.negative / self.total if self.total else 0.0
-
-    @property
-    def net_score(self) -> float:
-        """(positive - negative) / total, in -1..1; 0 for no reviews."""
-        return (self.positive - self.negative) / self.total if self.total else 0.0
+def parse_numbers(text: str) -> tuple[float, ...]:
+    """``"5,15,60"`` -> ``(5.0, 15.0, 60.0)``."""
+    return tuple(float(part) for part in text.replace(" ", "").split(",") if part)
 
 
 @dataclass(frozen=True)
-class ProductActivity:
-    """One product's figures for the alert window and the baseline window before it."""
+class RuleSettings:
+    """Every knob of the rules; :meth:`from_config` maps the ``alert_*`` settings."""
 
-    product_id: str
-    category: str
-    window: SentimentCounts
-    baseline: SentimentCounts
-    window_complaint_reviews: int = 0
-    baseline_complaint_reviews: int = 0
-    top_complaints: tuple[tuple[str, int], ...] = ()
-
-
-@dataclass(frozen=True)
-class CategoryActivity:
-    category: str
-    window: SentimentCounts
-    baseline: SentimentCounts
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Rule knobs; :meth:`from_config` maps the ``alert_*`` settings."""
-
-    min_volume: int = 20
-    negative_ratio: float = 0.5
-    ratio_lift: float = 2.0
-    complaint_min: int = 10
-    complaint_lift: float = 2.0
-    category_min_volume: int = 50
-    category_drop: float = 0.3
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    baseline: timedelta = timedelta(hours=24)
     cooldown: timedelta = timedelta(minutes=60)
+    lag_threshold_s: float = 600.0
 
     @classmethod
-    def from_config(cls, alerts: AlertConfig) -> Thresholds:
+    def from_config(cls, alerts: AlertConfig) -> RuleSettings:
         return cls(
-            min_volume=alerts.alert_min_volume,
-            negative_ratio=alerts.alert_negative_ratio,
-            ratio_lift=alerts.alert_ratio_lift,
-            complaint_min=alerts.alert_keyword_min,
-            complaint_lift=alerts.alert_keyword_lift,
-            category_min_volume=alerts.alert_category_min_volume,
-            category_drop=alerts.alert_category_drop,
+            detector=DetectorSettings(
+                windows=tuple(int(w) for w in parse_numbers(alerts.alert_windows_minutes)),
+                evidence=parse_numbers(alerts.alert_evidence),
+                min_volume=alerts.alert_min_volume,
+                margin=alerts.alert_margin,
+                prior_weight=alerts.alert_prior_weight,
+                critical_effect=alerts.alert_critical_effect,
+            ),
+            baseline=timedelta(hours=alerts.alert_baseline_hours),
             cooldown=timedelta(minutes=alerts.alert_cooldown_minutes),
+            lag_threshold_s=alerts.alert_lag_threshold_s,
         )
 
 
 @dataclass(frozen=True)
+class Counts:
+    """One rule's counts for ``S`` subjects on ``W`` windows, each ``(S, W)``: ``hits`` of
+    ``total`` reviews in the window, and ``base_hits`` of ``base_total`` in the baseline
+    before that window's start."""
+
+    hits: np.ndarray
+    total: np.ndarray
+    base_hits: np.ndarray
+    base_total: np.ndarray
+
+    def take(self, rows: np.ndarray) -> Counts:
+        return Counts(
+            self.hits[rows], self.total[rows], self.base_hits[rows], self.base_total[rows]
+        )
+
+    def by_group(self, groups: np.ndarray, size: int) -> Counts:
+        """Sums per group (``groups`` gives each row's group index)."""
+
+        def summed(values: np.ndarray) -> np.ndarray:
+            columns = [np.bincount(groups, values[:, i], size) for i in range(values.shape[1])]
+            return np.stack(columns, axis=1) if columns else np.zeros((size, 0))
+
+        return Counts(
+            *(summed(v) for v in (self.hits, self.total, self.base_hits, self.base_total))
+        )
+
+
+@dataclass(frozen=True)
+class StepCounts:
+    """Everything the rules need for one evaluation step.
+
+    ``end`` is the event time the step's windows end at (exclusive); window ``w`` covers
+    ``[end - w minutes, end)`` on minute buckets, the last one possibly still filling.
+    ``negative`` counts negative reviews, ``complaint`` negative reviews with complaint
+    keywords; both have the same ``total``s."""
+
+    end: datetime
+    products: Sequence[str]
+    categories: Sequence[str]
+    negative: Counts
+    complaint: Counts
+
+
+@dataclass(frozen=True)
 class Finding:
-    """A rule that fired for one subject: an alert before dedup and sample lookup."""
+    """A rule that fired for one subject at one step: an alert before dedup and samples."""
 
     kind: AlertKind
     severity: Severity
@@ -130,244 +148,164 @@ class Finding:
     subject: str
     category: str
     figures: dict[str, float | int] = field(hash=False)
+    end: datetime | None = None  # event time the firing window ends at
+    window_minutes: int = 0
     top_complaints: tuple[tuple[str, int], ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
-        """The cooldown key: one open incident per subject."""
+        """One open incident per subject."""
         return (self.subject_type.value, self.subject)
-
-
-@dataclass(frozen=True)
-class OpenAlert:
-    """An alert already raised (read back from the alerts table)."""
-
-    alert_id: str
-    kind: AlertKind
-    subject_type: SubjectType
-    subject: str
-    raised_at: datetime
-    last_seen_at: datetime
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.subject_type.value, self.subject)
+    def window_start(self) -> datetime | None:
+        return None if self.end is None else self.end - timedelta(minutes=self.window_minutes)
 
 
-@dataclass(frozen=True)
-class Decision:
-    """What :func:`deduplicate` decided: new incidents, and open ones seen again."""
-
-    new: list[Finding]
-    continuing: list[tuple[OpenAlert, Finding]]
-
-
-def smoothed_ratio(hits: int, total: int, prior: float, weight: float) -> float:
-    """``hits / total`` pulled towards ``prior`` as if ``weight`` reviews at the prior
-    rate had been seen too; never below :data:`RATIO_FLOOR`."""
-    ratio = (hits + prior * weight) / (total + weight) if total + weight > 0 else prior
-    return max(ratio, RATIO_FLOOR)
-
-
-def _round(value: float) -> float:
-    return round(value, 4)
-
-
-def negative_spike(
-    product: ProductActivity, prior_ratio: float, thresholds: Thresholds
-) -> Finding | None:
-    """A product's negative ratio is high and a multiple of its own (smoothed) baseline."""
-    window = product.window
-    if window.total < thresholds.min_volume:
-        return None
-    ratio = window.negative_ratio
-    baseline = smoothed_ratio(
-        product.baseline.negative, product.baseline.total, prior_ratio, thresholds.min_volume
-    )
-    lift = ratio / baseline
-    if ratio < thresholds.negative_ratio or lift < thresholds.ratio_lift:
-        return None
-    severity = Severity.CRITICAL if lift >= 2 * thresholds.ratio_lift else Severity.WARNING
-    return Finding(
-        kind=AlertKind.NEGATIVE_SPIKE,
-        severity=severity,
-        subject_type=SubjectType.PRODUCT,
-        subject=product.product_id,
-        category=product.category,
-        figures={
-            "window_reviews": window.total,
-            "window_negative": window.negative,
-            "negative_ratio": _round(ratio),
-            "baseline_reviews": product.baseline.total,
-            "baseline_negative": product.baseline.negative,
-            "baseline_ratio": _round(baseline),
-            "lift": _round(lift),
-            "threshold_ratio": thresholds.negative_ratio,
-            "threshold_lift": thresholds.ratio_lift,
-        },
-        top_complaints=product.top_complaints,
-    )
-
-
-def complaint_surge(
-    product: ProductActivity, prior_share: float, thresholds: Thresholds
-) -> Finding | None:
-    """The share of a product's reviews that are negative with complaint keywords rises
-    to a multiple of its own (smoothed) baseline share."""
-    window = product.window
-    count = product.window_complaint_reviews
-    if window.total < thresholds.min_volume or count < thresholds.complaint_min:
-        return None
-    share = count / window.total
-    baseline = smoothed_ratio(
-        product.baseline_complaint_reviews,
-        product.baseline.total,
-        prior_share,
-        thresholds.min_volume,
-    )
-    lift = share / baseline
-    if lift < thresholds.complaint_lift:
-        return None
-    severity = Severity.CRITICAL if lift >= 2 * thresholds.complaint_lift else Severity.WARNING
-    return Finding(
-        kind=AlertKind.COMPLAINT_SURGE,
-        severity=severity,
-        subject_type=SubjectType.PRODUCT,
-        subject=product.product_id,
-        category=product.category,
-        figures={
-            "window_reviews": window.total,
-            "complaint_reviews": count,
-            "complaint_share": _round(share),
-            "baseline_reviews": product.baseline.total,
-            "baseline_complaint_reviews": product.baseline_complaint_reviews,
-            "baseline_share": _round(baseline),
-            "lift": _round(lift),
-            "threshold_count": thresholds.complaint_min,
-            "threshold_lift": thresholds.complaint_lift,
-        },
-        top_complaints=product.top_complaints,
-    )
-
-
-def category_drop(category: CategoryActivity, thresholds: Thresholds) -> Finding | None:
-    """A category's net score falls by ``category_drop`` or more against its baseline.
-
-    Needs volume on both sides: a drop from a baseline of nothing is not a drop.
-    """
-    window, baseline = category.window, category.baseline
-    if window.total < thresholds.category_min_volume:
-        return None
-    if baseline.total < thresholds.category_min_volume:
-        return None
-    drop = baseline.net_score - window.net_score
-    if drop < thresholds.category_drop:
-        return None
-    severity = Severity.CRITICAL if drop >= 2 * thresholds.category_drop else Severity.WARNING
-    return Finding(
-        kind=AlertKind.CATEGORY_DROP,
-        severity=severity,
-        subject_type=SubjectType.CATEGORY,
-        subject=category.category,
-        category=category.category,
-        figures={
-            "window_reviews": window.total,
-            "window_net_score": _round(window.net_score),
-            "window_negative_ratio": _round(window.negative_ratio),
-            "baseline_reviews": baseline.total,
-            "baseline_net_score": _round(baseline.net_score),
-            "drop": _round(drop),
-            "threshold_drop": thresholds.category_drop,
-        },
-    )
-
-
-def pooled_ratio(values: Iterable[tuple[int, int]]) -> float:
-    """sum(hits) / sum(total) over (hits, total) pairs; 0 when there is nothing."""
-    hits = total = 0
-    for h, t in values:
-        hits += h
-        total += t
-    return hits / total if total else 0.0
-
-
-def evaluate_rules(
-    products: Sequence[ProductActivity],
-    categories: Sequence[CategoryActivity],
-    thresholds: Thresholds,
-    *,
-    prior_negative_ratio: float | None = None,
-    prior_complaint_share: float | None = None,
-) -> list[Finding]:
-    """Run every rule over every subject.
-
-    The priors (shop-wide baseline negative ratio and complaint share) default to the
-    pooled baselines of ``products``; pass them when ``products`` is only the subset that
-    has enough volume to alert."""
-    prior_negative = (
-        prior_negative_ratio
-        if prior_negative_ratio is not None
-        else pooled_ratio((p.baseline.negative, p.baseline.total) for p in products)
-    )
-    prior_complaint = (
-        prior_complaint_share
-        if prior_complaint_share is not None
-        else pooled_ratio((p.baseline_complaint_reviews, p.baseline.total) for p in products)
-    )
-    findings: list[Finding] = []
-    for product in products:
-        for finding in (
-            negative_spike(product, prior_negative, thresholds),
-            complaint_surge(product, prior_complaint, thresholds),
-        ):
-            if finding is not None:
-                findings.append(finding)
-    for category in categories:
-        finding = category_drop(category, thresholds)
-        if finding is not None:
-            findings.append(finding)
-    return findings
-
-
-def _rank(finding: Finding) -> tuple[int, int]:
+def rank(finding: Finding) -> tuple[int, int]:
+    """Sort key: critical first, then :data:`KIND_PRIORITY`."""
     return (
         0 if finding.severity is Severity.CRITICAL else 1,
         KIND_PRIORITY.index(finding.kind),
     )
 
 
-def deduplicate(
-    findings: Sequence[Finding],
-    open_alerts: Sequence[OpenAlert],
-    now: datetime,
-    cooldown: timedelta,
-) -> Decision:
-    """One incident, one alert.
+def _rate(hits: np.ndarray, total: np.ndarray) -> np.ndarray:
+    return np.where(total > 0, hits / np.maximum(total, 1), 0.0)
 
-    Per subject (a product or a category) keep the most important finding of this
-    evaluation (critical before warning, then spike, surge, drop). If the subject has an
-    alert whose condition was last seen within ``cooldown`` of ``now``, the finding
-    continues that incident (the engine extends its ``last_seen_at``) instead of raising
-    a new alert. So an incident that lasts all day is one alert, and a new alert needs
-    ``cooldown`` of quiet first.
-    """
-    best: dict[tuple[str, str], Finding] = {}
-    for finding in findings:
-        current = best.get(finding.key)
-        if current is None or _rank(finding) < _rank(current):
-            best[finding.key] = finding
-    latest_open: dict[tuple[str, str], OpenAlert] = {}
-    for alert in open_alerts:
-        if now - alert.last_seen_at > cooldown:
-            continue
-        current_open = latest_open.get(alert.key)
-        if current_open is None or alert.last_seen_at > current_open.last_seen_at:
-            latest_open[alert.key] = alert
-    new: list[Finding] = []
-    continuing: list[tuple[OpenAlert, Finding]] = []
-    for key, finding in best.items():
-        if key in latest_open:
-            continuing.append((latest_open[key], finding))
-        else:
-            new.append(finding)
-    return Decision(new=new, continuing=continuing)
+
+def category_priors(
+    counts: Counts, category_index: np.ndarray, n_categories: int, weight: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(per-subject prior ``(S, W)``, shop-wide rate ``(W,)``): each category's baseline
+    rate pooled over its subjects and shrunk towards the shop-wide rate. Where nothing has a
+    baseline yet (a fresh install) the shop-wide rate falls back to all windowed data."""
+    base_hits = counts.base_hits.sum(axis=0)
+    base_total = counts.base_total.sum(axis=0)
+    all_hits = base_hits + counts.hits[:, -1].sum()
+    all_total = base_total + counts.total[:, -1].sum()
+    shop = np.where(base_total > 0, _rate(base_hits, base_total), _rate(all_hits, all_total))
+    per_category = counts.by_group(category_index, n_categories)
+    category_rate = shrunk_rate(per_category.base_hits, per_category.base_total, shop, weight)
+    return category_rate[category_index], shop
+
+
+def _figures(
+    counts: Counts, verdict: Assessment, row: int, prior: np.ndarray, windows: Sequence[int]
+) -> dict[str, float | int]:
+    best = int(verdict.best[row])
+    figures: dict[str, float | int] = {
+        "window_minutes": int(windows[best]),
+        "window_reviews": int(counts.total[row, best]),
+        "window_hits": int(counts.hits[row, best]),
+        "rate": round(float(verdict.rate[row, best]), 4),
+        "baseline_reviews": int(counts.base_total[row, best]),
+        "baseline_hits": int(counts.base_hits[row, best]),
+        "normal_rate": round(float(verdict.normal[row, best]), 4),
+        "tolerated_rate": round(float(verdict.tolerated[row, best]), 4),
+        "prior_rate": round(float(prior[row, best]), 4),
+        "effect_lower": round(float(verdict.effect_lower[row, best]), 4),
+        "evidence": round(float(verdict.evidence[row, best]), 2),
+    }
+    for i, minutes in enumerate(windows):
+        figures[f"evidence_{minutes}m"] = round(float(verdict.evidence[row, i]), 2)
+    return figures
+
+
+def _findings(
+    kind: AlertKind,
+    subject_type: SubjectType,
+    subjects: Sequence[str],
+    categories: Sequence[str],
+    counts: Counts,
+    prior: np.ndarray,
+    end: datetime,
+    settings: DetectorSettings,
+) -> tuple[list[Finding], np.ndarray]:
+    verdict = assess(
+        counts.hits, counts.total, counts.base_hits, counts.base_total, prior, settings
+    )
+    prior_full = np.broadcast_to(prior, counts.hits.shape)
+    findings = []
+    for row in np.flatnonzero(verdict.fired):
+        figures = _figures(counts, verdict, row, prior_full, settings.windows)
+        figures["threshold_evidence"] = settings.evidence[int(verdict.best[row])]
+        figures["threshold_margin"] = settings.margin
+        findings.append(
+            Finding(
+                kind=kind,
+                severity=Severity.CRITICAL if verdict.critical[row] else Severity.WARNING,
+                subject_type=subject_type,
+                subject=subjects[row],
+                category=categories[row],
+                figures=figures,
+                end=end,
+                window_minutes=settings.windows[int(verdict.best[row])],
+            )
+        )
+    return findings, verdict.fired
+
+
+def evaluate_step(step: StepCounts, settings: RuleSettings) -> list[Finding]:
+    """Every product and category rule at one step."""
+    detector = settings.detector
+    names = sorted(set(step.categories))
+    index_of = {name: i for i, name in enumerate(names)}
+    category_index = np.array([index_of[c] for c in step.categories], dtype=int)
+    findings: list[Finding] = []
+    fired = np.zeros(len(step.products), dtype=bool)
+    for kind, counts in (
+        (AlertKind.NEGATIVE_SPIKE, step.negative),
+        (AlertKind.COMPLAINT_SURGE, step.complaint),
+    ):
+        prior, _ = category_priors(counts, category_index, len(names), detector.prior_weight)
+        found, hit = _findings(
+            kind,
+            SubjectType.PRODUCT,
+            step.products,
+            step.categories,
+            counts,
+            prior,
+            step.end,
+            detector,
+        )
+        findings.extend(found)
+        fired |= hit
+    if len(names):
+        quiet = np.flatnonzero(~fired)
+        per_category = step.negative.take(quiet).by_group(category_index[quiet], len(names))
+        _, shop = category_priors(step.negative, category_index, len(names), detector.prior_weight)
+        found, _ = _findings(
+            AlertKind.CATEGORY_DROP,
+            SubjectType.CATEGORY,
+            names,
+            names,
+            per_category,
+            np.broadcast_to(shop, per_category.hits.shape),
+            step.end,
+            detector,
+        )
+        findings.extend(found)
+    return findings
+
+
+def pipeline_lag(
+    lag_s: float | None, subject: str, at: datetime, settings: RuleSettings, *, messages: int = 0
+) -> Finding | None:
+    """The consumer is behind: its oldest unprocessed input message waited ``lag_s``."""
+    if lag_s is None or lag_s < settings.lag_threshold_s:
+        return None
+    critical = lag_s >= CRITICAL_LAG_FACTOR * settings.lag_threshold_s
+    return Finding(
+        kind=AlertKind.PIPELINE_LAG,
+        severity=Severity.CRITICAL if critical else Severity.WARNING,
+        subject_type=SubjectType.PIPELINE,
+        subject=subject,
+        category="",
+        figures={
+            "lag_seconds": round(float(lag_s), 1),
+            "unprocessed_messages": int(messages),
+            "threshold_seconds": settings.lag_threshold_s,
+        },
+        end=at,
+    )

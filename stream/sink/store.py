@@ -12,8 +12,9 @@ from stream.sink.backend import ClickHouse
 from stream.sink.sql import chunks, datetime_literal, in_list
 from stream.sink.values import as_utc
 
-# The columns of ``reviews`` (migration 0001), in insert order. A review row is a mapping
-# with these keys or an object with these attributes (``stream.rows.ReviewRow``).
+# The columns of ``reviews`` (migration 0001, token counts from 0020), in insert order. A
+# review row is a mapping with these keys or an object with these attributes
+# (``stream.rows.ReviewRow``); the columns added later may be left out (see REVIEW_DEFAULTS).
 REVIEW_COLUMNS: tuple[str, ...] = (
     "review_id",
     "product_id",
@@ -31,17 +32,29 @@ REVIEW_COLUMNS: tuple[str, ...] = (
     "model_version",
     "created_at",
     "processed_at",
+    "tokens",
+    "unknown_tokens",
 )
+# Columns added after 0001 and their defaults (the table's): a row without them gets these.
+REVIEW_DEFAULTS: dict[str, Any] = {"tokens": 0, "unknown_tokens": 0}
 _REVIEW_ID = REVIEW_COLUMNS.index("review_id")
 _CREATED_AT = REVIEW_COLUMNS.index("created_at")
 
 
 def review_values(row: Mapping[str, Any] | object) -> list[Any]:
     """A review row's values in :data:`REVIEW_COLUMNS` order, read from a mapping's keys or
-    else from the object's attributes."""
+    else from the object's attributes (:data:`REVIEW_DEFAULTS` for those it lacks)."""
     if isinstance(row, Mapping):
-        return [row[column] for column in REVIEW_COLUMNS]
-    return [getattr(row, column) for column in REVIEW_COLUMNS]
+        return [
+            row.get(column, REVIEW_DEFAULTS[column]) if column in REVIEW_DEFAULTS else row[column]
+            for column in REVIEW_COLUMNS
+        ]
+    return [
+        getattr(row, column, REVIEW_DEFAULTS[column])
+        if column in REVIEW_DEFAULTS
+        else getattr(row, column)
+        for column in REVIEW_COLUMNS
+    ]
 
 
 @dataclass(frozen=True)

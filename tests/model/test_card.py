@@ -10,15 +10,23 @@ from typing import Any
 
 import pytest
 
-from model.card import CARD_FILE, DataCard, DataSource, ModelCard, NeutralBandCard
+from model.card import CARD_FILE, DataCard, DataSource, LexicalCard, ModelCard, NeutralBandCard
 from model.corpus import SHIPPED_CORPUS
 from model.labels import BINARY_SENTIMENTS, SENTIMENTS
+from model.lexical import VOCABULARY_FILE, CharNgrams
 from model.paths import REPO_ROOT, content_sha256, portable_path
 from model.registry import resolve_model_dir
 
 REGISTRY = REPO_ROOT / "model" / "registry"
-# Files Hugging Face writes (vocabularies hold tokens such as "/"): not ours to describe.
-_HF_FILES = {"config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}
+# Files Hugging Face writes (vocabularies hold tokens such as "/"), and the TF-IDF half's
+# vocabulary (character n-grams such as "/12"): not ours to describe.
+_HF_FILES = {
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    VOCABULARY_FILE,
+}
 # A path of some machine inside prose: /tmp/..., /work/..., /home/..., C:\...
 _PROSE_PATH = re.compile(r"(?<![\w.:/])/(?:tmp|work|home|root|Users|var|opt|mnt|srv)/|[A-Z]:\\")
 
@@ -68,6 +76,26 @@ def test_a_card_round_trips_and_leaves_unset_optional_fields_out(tmp_path: Path)
     assert written["onnx"] is None and written["neutral_band"]["center"] == 0.0
     assert "distillation" not in written and "sha256" not in written["data"]["sources"][0]
     assert list(written)[:3] == ["created_at", "name", "version"]
+
+
+def test_a_hybrid_card_round_trips_typed(tmp_path: Path) -> None:
+    lexical = LexicalCard(
+        vocabulary_file="lexical.vocab.json",
+        weights_file="lexical.safetensors",
+        sha256={"lexical.vocab.json": "ab", "lexical.safetensors": "cd"},
+        features=3,
+        ngram_range=(1, 3),
+        c=4.0,
+        weight=0.25,
+        selection={"validation_by_weight": {"0.25": {"accuracy": 0.9}}},
+    )
+    card = _card(lexical=lexical, retraining={"served_version": "v0", "mix": {"corpus_rows": 9}})
+    card.write(tmp_path)
+    read = ModelCard.read(tmp_path)
+    assert read == card
+    assert read.lexical is not None and read.lexical.ngrams == CharNgrams(1, 3, True)
+    assert read.retraining == {"served_version": "v0", "mix": {"corpus_rows": 9}}
+    assert "lexical" not in _card().to_dict()  # a network alone writes no key
 
 
 def test_unknown_keys_are_ignored_and_late_fields_default(tmp_path: Path) -> None:

@@ -133,3 +133,19 @@ def test_missing_field_wins_over_other_errors_and_review_id_is_kept() -> None:
     assert result.reason_code == "missing_field"
     assert "text" in result.detail
     assert result.review_id == "r-1"
+
+
+def test_reviews_dated_in_the_future_beyond_the_skew_are_dead_lettered() -> None:
+    now = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
+    raw = json.dumps(good(created_at="2026-11-27T06:00:00Z")).encode()
+    result = parse_review(raw, **LIMITS, now=now, max_future_skew_s=300)
+    assert isinstance(result, InvalidEvent) and result.reason_code == "bad_timestamp"
+    assert result.review_id == "r-1"
+    assert "3600 s after the worker's clock (2026-11-27T05:00:00Z)" in result.detail
+    assert "300 s" in result.detail
+    # Within the skew (a few minutes of clock difference) and in the past: accepted.
+    for created_at in ("2026-11-27T05:04:59Z", "2026-11-27T13:04:00+08:00", "2020-01-01T00:00:00Z"):
+        raw = json.dumps(good(created_at=created_at)).encode()
+        assert isinstance(parse_review(raw, **LIMITS, now=now, max_future_skew_s=300), ValidReview)
+    # Without a clock (replay tooling, tests of other fields) no check is made.
+    assert isinstance(parse(good(created_at="2099-01-01T00:00:00Z")), ValidReview)

@@ -34,6 +34,7 @@ def _section_flags(section: type) -> set[str]:
         ("train", (ModelConfig, TrainingConfig, ClickHouseConfig)),
         ("import-student", (ModelConfig, TrainingConfig, ClickHouseConfig)),
         ("repackage", (ModelConfig, TrainingConfig, ClickHouseConfig)),
+        ("retrain", (ModelConfig, TrainingConfig, ClickHouseConfig)),
         ("evaluate", (ModelConfig, TrainingConfig, ClickHouseConfig)),
         ("tune", (ModelConfig, TrainingConfig, ClickHouseConfig)),
         ("explore", (TrainingConfig, ClickHouseConfig)),

@@ -1,4 +1,5 @@
-"""Gated promotion: the pure rules, and ``reviewpulse train --gate`` against a real registry."""
+"""Gated promotion: the pure rules (``train --gate`` and ``retrain``), and
+``reviewpulse train --gate`` against a real registry."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from model.registry import current_version, list_versions
 from stream.cli import main
-from training.gate import EXIT_NOT_PROMOTED, GateRules, decide
+from training.gate import EXIT_NOT_PROMOTED, GateRules, RetrainRules, decide, decide_retrain
 
 SERVED = {"accuracy": 0.93, "macro_f1": 0.93, "ece": 0.01}
 
@@ -42,6 +43,45 @@ def test_a_required_gain_holds_back_an_equal_candidate() -> None:
     assert not decide(same, SERVED, GateRules(min_accuracy_gain=0.005)).promote
 
 
+SERVED_SLICES = {"corpus_test_accuracy": 0.930, "traffic_accuracy": 0.850, "holdback_reviews": 900}
+
+
+def _candidate(**changes: float) -> dict[str, float]:
+    return {**SERVED_SLICES, "traffic_accuracy": 0.90, "ece": 0.01, **changes}
+
+
+def test_retrain_gate_accepts_a_traffic_gain_within_the_corpus_allowance() -> None:
+    decision = decide_retrain(
+        _candidate(corpus_test_accuracy=0.9255), SERVED_SLICES, RetrainRules()
+    )
+    assert decision.promote and decision.reasons == []
+    assert decision.to_dict()["rules"]["max_corpus_drop"] == 0.005
+
+
+def test_retrain_gate_refuses_a_corpus_loss_beyond_half_a_point() -> None:
+    decision = decide_retrain(_candidate(corpus_test_accuracy=0.924), SERVED_SLICES, RetrainRules())
+    assert not decision.promote
+    assert decision.reasons == [
+        "corpus test accuracy 0.9240 vs served 0.9300 (drop 0.0060 > 0.005)"
+    ]
+
+
+def test_retrain_gate_refuses_no_gain_on_the_held_back_traffic() -> None:
+    same = decide_retrain(_candidate(traffic_accuracy=0.85), SERVED_SLICES, RetrainRules())
+    assert not same.promote and "gain +0.0000 not > +0.0" in same.reasons[0]
+    small = _candidate(traffic_accuracy=0.86)
+    assert decide_retrain(small, SERVED_SLICES, RetrainRules()).promote
+    assert not decide_retrain(small, SERVED_SLICES, RetrainRules(min_traffic_gain=0.02)).promote
+
+
+def test_retrain_gate_refuses_a_slice_too_small_and_a_miscalibrated_candidate() -> None:
+    decision = decide_retrain(
+        _candidate(holdback_reviews=12, ece=0.08), SERVED_SLICES, RetrainRules()
+    )
+    assert not decision.promote and len(decision.reasons) == 2
+    assert "12 rated reviews" in decision.reasons[0] and "ECE" in decision.reasons[1]
+
+
 @pytest.mark.slow
 def test_train_gate_promotes_then_holds_back_a_weaker_model(tmp_path: Path, capsys) -> None:
     registry = tmp_path / "registry"
@@ -50,6 +90,7 @@ def test_train_gate_promotes_then_holds_back_a_weaker_model(tmp_path: Path, caps
         "--intermediate-size", "64", "--max-length", "64", "--vocab-size", "2000",
         "--model-registry", str(registry), "--model-threads", "1", "--no-progress", "--gate",
         "--gate-max-ece", "0.2",  # ECE of a 124-review test split is mostly noise
+        "--no-lexical",  # networks alone: a TF-IDF half would rescue the barely trained one
     ]  # fmt: skip
     assert main(["train", *common, "--epochs", "3", "--learning-rate", "3e-3", "--tag", "a"]) == 0
     first = current_version(registry, "sentiment")

@@ -82,7 +82,15 @@ def test_evaluation_and_exploration_reports(
     ):
         assert (tmp_path / "eval" / name).stat().st_size > 0, name
     saved = json.loads((tmp_path / "eval" / "figures.json").read_text())
-    assert set(saved["baselines"]) == {"tfidf-chars-lr", "tfidf-words-lr"}
+    assert [name.split(" (C=")[0] for name in saved["baselines"]] == [
+        "tfidf-chars-lr",
+        "tfidf-words-lr",
+    ]
+    assert all(figures["c"] in (1, 2, 4, 8, 16, 32) for figures in saved["baselines"].values())
+    # The trained model is a hybrid: the report names it and shows each half alone.
+    hybrid = next(name for name in saved["comparison"] if name.startswith("hybrid "))
+    assert f"{hybrid}: its network alone" in saved["comparison"]
+    assert f"{hybrid}: its TF-IDF half alone" in saved["comparison"]
     for scores in saved["comparison"].values():
         assert 0.5 < scores["accuracy"] <= 1.0
     test = figures["model"]["test"]
@@ -115,10 +123,13 @@ def test_registry_round_trip_serves_three_labels(trained: Path, tmp_path: Path) 
 def test_repackaging_keeps_the_weights_and_makes_a_new_version(
     trained: Path, data: PreparedData, tmp_path: Path
 ) -> None:
+    from training.lexical import LexicalRequest
     from training.train import repackage
 
     before = json.loads((trained / "reviewpulse.json").read_text())
-    result = repackage(data, trained, tmp_path / "again", tag="again", progress=False)
+    result = repackage(
+        data, trained, tmp_path / "again", tag="again", progress=False, lexical=LexicalRequest()
+    )
     card = result.card
     assert card.version != before["version"] and card.version.endswith("-again")
     assert card.start == {
@@ -131,6 +142,13 @@ def test_repackaging_keeps_the_weights_and_makes_a_new_version(
         before["runtimes"]["torch"]["test_accuracy"]
     )
     assert card.learning_curves == before["learning_curves"]
+    # The TF-IDF half is refitted on the same split: the same C, weight and files.
+    assert card.lexical is not None
+    assert (card.lexical.c, card.lexical.weight) == (
+        before["lexical"]["c"],
+        before["lexical"]["weight"],
+    )
+    assert card.lexical.sha256 == before["lexical"]["sha256"]
     old = SentimentModel.load(trained, threads=1, runtime="torch")
     new = SentimentModel.load(tmp_path / "again", threads=1, runtime="torch")
     texts = [r.text for r in data.split.test[:50]]

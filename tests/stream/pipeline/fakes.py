@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +30,34 @@ class FakeModel:
     def predict_cleaned(self, texts: Sequence[str]) -> list[FakePrediction]:
         self.calls.append(len(texts))
         return [FakePrediction() for _ in texts]
+
+
+class GatedModel(FakeModel):
+    """A model that labels every text ``label``; it waits for ``gate`` first (when given,
+    signalling ``started``) and raises ``error`` (when set)."""
+
+    def __init__(
+        self,
+        version: str = "cand-2",
+        *,
+        label: str = "negative",
+        gate: threading.Event | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        super().__init__()
+        self.version, self.label, self.gate, self.error = version, label, gate, error
+        self.started = threading.Event()
+
+    def predict_cleaned(self, texts: Sequence[str]) -> list[FakePrediction]:
+        self.calls.append(len(texts))
+        self.started.set()
+        if self.gate is not None:
+            self.gate.wait(30)
+        if self.error is not None:
+            raise self.error
+        probabilities = {name: 0.1 for name in ("negative", "neutral", "positive")}
+        probabilities[self.label] = 0.8
+        return [FakePrediction(self.label, 0.8, probabilities) for _ in texts]
 
 
 class FakeSender:

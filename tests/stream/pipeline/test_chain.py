@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 
@@ -19,7 +20,16 @@ from stream.pipeline.exits import (
     EXIT_INTERRUPTED,
     EXIT_SINK_DOWN,
 )
-from tests.stream.pipeline.fakes import FakeModel, FakeSender, FakeStore, incoming, review_bytes
+from stream.serving.holder import ModelHolder
+from stream.serving.shadow import ShadowCandidate, ShadowRunner
+from tests.stream.pipeline.fakes import (
+    FakeModel,
+    FakeSender,
+    FakeStore,
+    GatedModel,
+    incoming,
+    review_bytes,
+)
 
 
 class Stopped(Exception):
@@ -31,7 +41,7 @@ def keywords() -> Keywords:
     return Keywords.load()
 
 
-def make(keywords, *, store_fail=0, topic_fail=0, **overrides):
+def make(keywords, *, store_fail=0, topic_fail=0, model=None, shadow=None, **overrides):
     journal: list = []
     stops: list = []
 
@@ -40,13 +50,15 @@ def make(keywords, *, store_fail=0, topic_fail=0, **overrides):
         raise Stopped(code)
 
     config = WorkerConfig.resolve(sink_retry_attempts=3, sink_retry_backoff_s=0.01, **overrides)
+    metrics = Metrics()
     context = WorkerContext(
         config=config,
-        model=FakeModel(),
+        models=ModelHolder(model or FakeModel(), follows_current=True),
         clickhouse=None,  # type: ignore[arg-type]  # not touched by the batch body
         store=FakeStore(journal, store_fail),
         keywords=keywords,
-        metrics=Metrics(),
+        metrics=metrics,
+        shadow=shadow(metrics) if shadow else None,
         stop=stop,
     )
     chain = build_chain(
@@ -65,7 +77,7 @@ def test_batch_dead_letters_and_one_model_call_for_the_valid_reviews(keywords) -
     chain, journal, stops, context = make(keywords)
     run(chain, incoming([review_bytes(1), b"{broken", review_bytes(2), review_bytes(3)]))
     assert stops == []
-    assert context.model.calls == [3]  # one call for the whole batch
+    assert context.models.current.calls == [3]  # one call for the whole batch
     letters = [entry for entry in journal if entry[0] == "dlq"]
     assert [json.loads(v)["reason"] for _, _, v in letters] == ["malformed_json"]
     assert json.loads(letters[0][2])["offset"] == 1
@@ -104,7 +116,8 @@ def test_dlq_limit_stops_before_anything_is_published(keywords) -> None:
 
 def test_unexpected_error_stops_instead_of_raising_into_take(keywords) -> None:
     chain, journal, stops, context = make(keywords)
-    context.model.predict_cleaned = lambda texts: []  # wrong length: a bug, not a sink outage
+    # wrong length: a bug, not a sink outage
+    context.models.current.predict_cleaned = lambda texts: []
     with pytest.raises(Stopped):
         run(chain, incoming([review_bytes(1)]))
     assert stops[-1][0] in (EXIT_SINK_DOWN, EXIT_BATCH_ERROR)
@@ -127,3 +140,80 @@ def test_cancellation_mid_batch_stops_without_ack(keywords) -> None:
 
     asyncio.run(cancelled_mid_batch())
     assert stops[0][0] == EXIT_INTERRUPTED
+
+
+def published_versions(journal) -> dict[str, str]:
+    events = [json.loads(entry[2]) for entry in journal if entry[0] == "out"]
+    return {event["review_id"]: event["model_version"] for event in events}
+
+
+def test_a_model_swapped_in_during_a_batch_serves_from_the_next_batch_on(keywords) -> None:
+    gate = threading.Event()
+    chain, journal, stops, context = make(keywords, model=GatedModel("v1", gate=gate))
+    first = context.models.current
+
+    async def swap_mid_batch() -> None:
+        task = asyncio.ensure_future(chain.process(incoming([review_bytes(i) for i in range(5)])))
+        await asyncio.get_running_loop().run_in_executor(None, first.started.wait, 10)
+        context.models.swap(GatedModel("v2"))  # what the reloader does, on the event loop
+        gate.set()
+        await task
+        await chain.process(incoming([review_bytes(i) for i in range(5, 9)]))
+
+    asyncio.run(swap_mid_batch())
+    assert stops == []
+    versions = published_versions(journal)
+    assert versions == {f"r-{i}": "v1" if i < 5 else "v2" for i in range(9)}
+
+
+def test_a_hanging_shadow_never_holds_up_a_batch(keywords) -> None:
+    gate = threading.Event()
+    candidate = GatedModel(gate=gate)
+
+    def hanging_shadow(metrics: Metrics) -> ShadowRunner:
+        runner = ShadowRunner(Journal(), metrics, queue_batches=1, timeout_s=60)
+        runner.start(ShadowCandidate(candidate, candidate.version, 1.0, "now"))
+        return runner
+
+    chain, journal, stops, context = make(keywords, shadow=hanging_shadow)
+    try:
+
+        async def batches() -> None:
+            for batch in range(4):
+                ids = range(10 * batch, 10 * batch + 10)
+                # Each batch returns (safe to ack) while the candidate is still stuck.
+                await asyncio.wait_for(
+                    chain.process(incoming([review_bytes(i) for i in ids])), timeout=30
+                )
+                assert not gate.is_set()
+
+        asyncio.run(batches())
+        assert candidate.started.is_set() and stops == []
+        assert len(published_versions(journal)) == 40
+        assert [entry for entry in journal if entry[0] == "clickhouse"] == [("clickhouse", 10)] * 4
+        assert context.metrics.events_processed._value.get() == 40
+        # One batch in the candidate, one queued, the other two dropped and counted.
+        assert context.metrics.shadow_reviews.labels("dropped")._value.get() == 20
+    finally:
+        gate.set()
+        context.shadow.close()
+
+
+def test_a_shadow_whose_offer_raises_does_not_fail_the_batch(keywords) -> None:
+    class Broken:
+        def offer(self, classified, served_seconds) -> None:
+            raise RuntimeError("shadow bug")
+
+    chain, journal, stops, _ = make(keywords, shadow=lambda metrics: Broken())
+    run(chain, incoming([review_bytes(1), review_bytes(2)]))
+    assert stops == [] and len(published_versions(journal)) == 2
+    assert ("clickhouse", 2) in journal
+
+
+class Journal:
+    def __init__(self) -> None:
+        self.rows: list = []
+
+    def write_shadow(self, rows) -> int:
+        self.rows.extend(rows)
+        return len(rows)

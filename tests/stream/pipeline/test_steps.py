@@ -20,6 +20,7 @@ from stream.pipeline.steps import (
     StoreRows,
     Validate,
 )
+from stream.serving.holder import ModelHolder
 from tests.stream.pipeline.fakes import FakeModel, FakeSender, FakeStore, incoming, review_bytes
 
 NOW = datetime(2026, 11, 27, 5, 0, 30, 500_000, tzinfo=UTC)
@@ -40,13 +41,14 @@ def validate(**limits) -> Validate:
     return Validate(BatchConfig(**limits), Metrics(), clock=lambda: NOW)
 
 
-def classify(keywords, executor, model=None) -> Classify:
+def classify(keywords, executor, model=None, shadow=None) -> Classify:
     return Classify(
-        model or FakeModel(),
+        ModelHolder(model or FakeModel(), follows_current=True),
         keywords,
         model_executor=executor,
         keywords_executor=executor,
         metrics=Metrics(),
+        shadow=shadow,
         clock=lambda: NOW,
     )
 
@@ -98,6 +100,21 @@ def test_classify_makes_one_model_call_and_keeps_review_order(keywords, executor
     assert classified[0].processed_at == NOW.replace(microsecond=0)
     assert classified[0].model_version == "fake-1"
     assert "屏幕" in classified[0].terms.keywords
+
+
+def test_classify_offers_the_classified_batch_to_the_shadow_after_classifying(
+    keywords, executor
+) -> None:
+    offered: list = []
+
+    class Recorder:
+        def offer(self, classified, served_seconds: float) -> None:
+            offered.append((classified, served_seconds))
+
+    valid = validate()(incoming([review_bytes(i) for i in range(3)])).valid
+    classified = asyncio.run(classify(keywords, executor, shadow=Recorder())(valid))
+    assert len(offered) == 1
+    assert offered[0][0] == classified and offered[0][1] >= 0.0
 
 
 def test_classify_rejects_a_model_that_loses_reviews(keywords, executor) -> None:

@@ -15,7 +15,7 @@ from functools import cache
 
 from model.text import clean_text
 from stream.events import ReviewCreated, format_timestamp
-from stream.keywords import Keywords
+from stream.keywords import Keywords, ReviewTerms
 from stream.rows import ClassifiedReview, ReviewRow, build_review_row
 from stream.validation import ValidReview
 
@@ -41,6 +41,12 @@ def prediction(label: str) -> Prediction:
 @cache
 def keywords() -> Keywords:
     return Keywords.load()
+
+
+@cache
+def terms(cleaned: str) -> ReviewTerms:
+    """jieba once per distinct text (the scenarios repeat a few texts many times)."""
+    return keywords().extract(cleaned)
 
 
 def review_row(
@@ -71,7 +77,7 @@ def review_row(
     return build_review_row(
         ClassifiedReview.of(
             review,
-            keywords().extract(cleaned),
+            terms(cleaned),
             prediction(sentiment),
             model_version="test",
             processed_at=created_at,

@@ -6,8 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stream.reputation.alerts import PENDING, PUBLISHED, Window, alert_event, alert_row
-from stream.reputation.queries import fetch_open_alerts, write_alert_rows
+from stream.reputation.alerts import PENDING, PUBLISHED, alert_event, alert_row
+from stream.reputation.incidents import incident_id
+from stream.reputation.queries import (
+    fetch_alerts,
+    fetch_open_alerts,
+    fetch_progress,
+    write_alert_rows,
+    write_progress,
+)
 from stream.reputation.rules import AlertKind, Finding, Severity, SubjectType
 from stream.sink.backend import ClickHouse
 
@@ -25,14 +32,17 @@ def event(subject: str, raised_at: datetime) -> dict:
         "手机",
         {
             "window_reviews": 30,
-            "window_negative": 18,
-            "negative_ratio": 0.6,
-            "baseline_ratio": 0.2,
-            "lift": 3.0,
+            "window_hits": 18,
+            "rate": 0.6,
+            "normal_rate": 0.2,
+            "evidence": 12.0,
+            "threshold_evidence": 7.0,
         },
+        end=raised_at,
+        window_minutes=15,
     )
-    window = Window.ending_at(raised_at, timedelta(hours=1), timedelta(hours=24))
-    return alert_event(finding, window, ["r1"], raised_at=raised_at)
+    alert_id = incident_id(SubjectType.PRODUCT, subject, raised_at)
+    return alert_event(finding, alert_id, ["r1"], raised_at, timedelta(hours=24))
 
 
 def test_open_alerts_read_the_newest_version(any_clickhouse: ClickHouse) -> None:
@@ -66,3 +76,14 @@ def test_open_alerts_read_the_newest_version(any_clickhouse: ClickHouse) -> None
         found["STUCK"].payload
         == alert_row(stuck, status=PENDING, last_seen_at=NOW, version=0)["payload"]
     )
+    old_now = {s.alert.alert_id: s for s in fetch_alerts(ch, [old["alert_id"]])}
+    assert old_now[old["alert_id"]].status == PUBLISHED
+
+
+def test_progress_is_the_newest_minute_any_evaluator_reached(any_clickhouse: ClickHouse) -> None:
+    ch = any_clickhouse
+    assert fetch_progress(ch) is None
+    write_progress(ch, NOW - timedelta(minutes=3, seconds=20), NOW, version=1)
+    # A slower evaluator writing an older minute later does not move progress back.
+    write_progress(ch, NOW - timedelta(minutes=10), NOW, version=2)
+    assert fetch_progress(ch) == (NOW - timedelta(minutes=3, seconds=20)).replace(second=0)

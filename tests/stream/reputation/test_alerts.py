@@ -12,17 +12,17 @@ from stream.reputation import reports, web
 from stream.reputation.alerts import (
     ALERT_COLUMNS,
     PENDING,
-    Window,
     alert_event,
-    alert_id,
     alert_row,
     describe,
     encode_event,
 )
+from stream.reputation.incidents import incident_id
 from stream.reputation.rules import AlertKind, Finding, Severity, SubjectType
 
 NOW = datetime(2026, 11, 27, 12, 34, 56, 789000, tzinfo=UTC)
-WINDOW = Window.ending_at(NOW, timedelta(minutes=60), timedelta(hours=24))
+END = datetime(2026, 11, 27, 12, 20, tzinfo=UTC)  # event time: the incident is 15 min old
+ALERT_ID = incident_id(SubjectType.PRODUCT, "P-1", END - timedelta(minutes=1))
 
 
 def spike() -> Finding:
@@ -33,34 +33,35 @@ def spike() -> Finding:
         "P-1",
         "热水器",
         {
+            "window_minutes": 5,
             "window_reviews": 30,
-            "window_negative": 24,
-            "negative_ratio": 0.8,
-            "baseline_ratio": 0.2,
-            "lift": 4.0,
+            "window_hits": 24,
+            "rate": 0.8,
+            "normal_rate": 0.16,
+            "evidence": 21.5,
+            "threshold_evidence": 9.0,
         },
+        end=END,
+        window_minutes=5,
         top_complaints=(("漏水", 14), ("质量差", 9)),
     )
 
 
-def test_window_is_minute_aligned_and_includes_the_current_minute():
-    assert WINDOW.end == datetime(2026, 11, 27, 12, 35, tzinfo=UTC)
-    assert WINDOW.start == datetime(2026, 11, 27, 11, 35, tzinfo=UTC)
-    assert WINDOW.baseline_start == datetime(2026, 11, 26, 11, 35, tzinfo=UTC)
-    assert WINDOW.minutes == 60
-
-
-def test_alert_event_follows_the_schema():
-    event = alert_event(spike(), WINDOW, ["r1", "r2"], raised_at=NOW)
+def test_alert_event_follows_the_schema_and_keeps_event_time():
+    event = alert_event(spike(), ALERT_ID, ["r1", "r2"], NOW, timedelta(hours=24))
     schemas.validator("quality_alert", 1).validate(event)
-    assert event["window_start"] == "2026-11-27T11:35:00Z"
+    assert event["alert_id"] == ALERT_ID
+    assert event["window_start"] == "2026-11-27T12:15:00Z"
+    assert event["window_end"] == "2026-11-27T12:20:00Z"
+    assert event["baseline_start"] == "2026-11-26T12:15:00Z"
     assert event["raised_at"] == "2026-11-27T12:34:56Z"
     assert event["top_complaints"] == [
         {"keyword": "漏水", "reviews": 14},
         {"keyword": "质量差", "reviews": 9},
     ]
     assert event["message"] == (
-        "product P-1 (热水器): 80% negative in the last 60 min (24 of 30), 4.0x its baseline of 20%"
+        "product P-1 (热水器): 80% negative in the 5 min to 2026-11-27T12:20:00Z (24 of 30) "
+        "vs a usual 16% (its history and category); evidence 21.5 (needs 9)"
     )
     assert set(event) == set(schemas.load_schema("quality_alert", 1)["required"])
 
@@ -70,31 +71,25 @@ def test_shipped_example_is_valid():
         schemas.validator("quality_alert", 1).validate(example)
 
 
+def test_every_kind_and_subject_type_is_in_the_schema():
+    properties = schemas.load_schema("quality_alert", 1)["properties"]
+    assert {k.value for k in AlertKind} <= set(properties["kind"]["enum"])
+    assert [t.value for t in SubjectType] == properties["subject_type"]["enum"]
+    assert [s.value for s in Severity] == properties["severity"]["enum"]
+
+
 def test_bad_figures_are_refused():
-    figures = {**spike().figures, "note": "high"}
     bad = Finding(
-        AlertKind.NEGATIVE_SPIKE, Severity.WARNING, SubjectType.PRODUCT, "P", "c", figures
+        AlertKind.NEGATIVE_SPIKE,
+        Severity.WARNING,
+        SubjectType.PRODUCT,
+        "P",
+        "c",
+        {**spike().figures, "note": "high"},  # type: ignore[dict-item]
+        end=END,
     )
     with pytest.raises(jsonschema.ValidationError):
-        alert_event(bad, WINDOW, [], raised_at=NOW)
-
-
-def test_alert_id_is_deterministic_per_incident():
-    a = alert_id(AlertKind.NEGATIVE_SPIKE, SubjectType.PRODUCT, "P-1", WINDOW.start)
-    assert a == alert_id(AlertKind.NEGATIVE_SPIKE, SubjectType.PRODUCT, "P-1", WINDOW.start)
-    assert len(a) == 32
-    others = {
-        alert_id(AlertKind.COMPLAINT_SURGE, SubjectType.PRODUCT, "P-1", WINDOW.start),
-        alert_id(AlertKind.NEGATIVE_SPIKE, SubjectType.PRODUCT, "P-2", WINDOW.start),
-        alert_id(AlertKind.NEGATIVE_SPIKE, SubjectType.CATEGORY, "P-1", WINDOW.start),
-        alert_id(
-            AlertKind.NEGATIVE_SPIKE,
-            SubjectType.PRODUCT,
-            "P-1",
-            WINDOW.start + timedelta(minutes=1),
-        ),
-    }
-    assert a not in others and len(others) == 4
+        alert_event(bad, ALERT_ID, [], NOW, timedelta(hours=24))
 
 
 def test_messages_for_each_kind():
@@ -104,31 +99,48 @@ def test_messages_for_each_kind():
         SubjectType.PRODUCT,
         "P-1",
         "热水器",
-        {"complaint_reviews": 12, "window_reviews": 30, "lift": 2.5},
+        {**spike().figures, "window_hits": 12, "rate": 0.4},
+        end=END,
+        window_minutes=15,
         top_complaints=(("漏水", 10),),
     )
-    assert "12 of 30 reviews" in describe(surge, WINDOW) and "漏水" in describe(surge, WINDOW)
+    assert "12 of 30 reviews in the 15 min" in describe(surge) and "漏水" in describe(surge)
     drop = Finding(
         AlertKind.CATEGORY_DROP,
         Severity.WARNING,
         SubjectType.CATEGORY,
         "手机",
         "手机",
-        {"drop": 0.35, "window_net_score": 0.05, "baseline_net_score": 0.4, "window_reviews": 80},
+        {**spike().figures, "window_reviews": 400, "window_hits": 120, "rate": 0.3},
+        end=END,
+        window_minutes=15,
     )
-    assert describe(drop, WINDOW) == (
-        "category 手机: net score fell by 0.35 to 0.05 in the last 60 min "
-        "(baseline 0.40, 80 reviews)"
+    assert describe(drop).startswith("category 手机: 30% negative in the 15 min")
+    assert "(its history)" in describe(drop)
+    lag = Finding(
+        AlertKind.PIPELINE_LAG,
+        Severity.CRITICAL,
+        SubjectType.PIPELINE,
+        "review.created",
+        "",
+        {"lag_seconds": 3900.0, "unprocessed_messages": 52000, "threshold_seconds": 600.0},
+        end=END,
     )
+    assert describe(lag).startswith(
+        "pipeline review.created: the oldest unprocessed review has waited 65 min "
+        "(threshold 10 min, 52000 messages behind)"
+    )
+    event = alert_event(lag, "f" * 32, [], NOW, timedelta(hours=24))
+    assert (event["subject_type"], event["category"]) == ("pipeline", "")
 
 
 def test_alert_row_keeps_the_exact_event():
-    event = alert_event(spike(), WINDOW, ["r1"], raised_at=NOW)
-    row = alert_row(event, status=PENDING, last_seen_at=NOW, version=7)
+    event = alert_event(spike(), ALERT_ID, ["r1"], NOW, timedelta(hours=24))
+    row = alert_row(event, status=PENDING, last_seen_at=END, version=7)
     assert tuple(row) == ALERT_COLUMNS
     assert row["payload"].encode() == encode_event(event)
-    assert row["last_seen_at"] == NOW.replace(microsecond=0)
-    assert row["window_start"] == WINDOW.start
+    assert row["last_seen_at"] == END
+    assert row["window_start"] == END - timedelta(minutes=5)
 
 
 def test_web_parameters():

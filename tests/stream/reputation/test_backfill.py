@@ -1,5 +1,5 @@
 """Reviews stored before the reputation migrations existed are backfilled into
-``complaint_minute`` exactly once, on both backends."""
+``complaint_minute`` and ``negative_keyword_minute`` exactly once, on both backends."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from stream.config import WorkerConfig
 from stream.sink.connection import connect
 from stream.sink.migrations import migrate, migrations_dir
-from stream.sink.store import ReviewStore
+from stream.sink.store import REVIEW_COLUMNS, ReviewStore, review_values
 from tests.stream.reputation.scenario import COMPLAINT_TEXT, review_row
 
 pytestmark = pytest.mark.clickhouse
@@ -39,7 +39,9 @@ def test_backfill_of_existing_reviews(
     ch = connect(make_config(clickhouse_backend=backend).clickhouse)
     try:
         migrate(ch, sink_only)
-        ReviewStore(ch).write_reviews(before)
+        # as the store wrote them before 0020 added the token-count columns
+        old = REVIEW_COLUMNS[: REVIEW_COLUMNS.index("tokens")]
+        ch.insert("reviews", old, [review_values(row)[: len(old)] for row in before])
         applied = migrate(ch)  # the reputation migrations, backfill included
         assert "0013_complaint_minute_backfill" in applied
         ReviewStore(ch).write_reviews(after)  # through the new materialized view
@@ -55,5 +57,15 @@ def test_backfill_of_existing_reviews(
             "SELECT uniqExactMerge(reviews) FROM complaint_minute WHERE product_id = 'P1'"
         )
         assert again == [(4,)]
+        # The alert engine's keyword table (0030-0032) is backfilled the same way.
+        assert "0032_negative_keyword_minute_backfill" in applied
+        curated = ch.query(
+            "SELECT keyword, uniqExactMerge(reviews) FROM negative_keyword_minute "
+            "WHERE product_id = 'P1' AND curated = 1 GROUP BY keyword ORDER BY keyword"
+        )
+        assert sorted(curated) == sorted([("漏水", 4), ("质量差", 4), ("退货", 4)])
+        assert ch.query(
+            "SELECT uniqExactMerge(reviews) FROM negative_keyword_minute WHERE product_id = 'P1'"
+        ) == [(4,)]
     finally:
         ch.close()

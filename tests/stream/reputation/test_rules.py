@@ -1,240 +1,185 @@
-"""Unit tests for the pure alert rules and the cooldown."""
+"""The alert rules on fixed inputs (pure)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import pytest
+
 from stream.config import AlertConfig
+from stream.reputation.detector import DetectorSettings
 from stream.reputation.rules import (
     AlertKind,
-    CategoryActivity,
-    Finding,
-    OpenAlert,
-    ProductActivity,
-    SentimentCounts,
+    Counts,
+    RuleSettings,
     Severity,
+    StepCounts,
     SubjectType,
-    Thresholds,
-    category_drop,
-    complaint_surge,
-    deduplicate,
-    evaluate_rules,
-    negative_spike,
-    smoothed_ratio,
+    category_priors,
+    evaluate_step,
+    parse_numbers,
+    pipeline_lag,
 )
 
-T = Thresholds(
-    min_volume=20,
-    negative_ratio=0.5,
-    ratio_lift=2.0,
-    complaint_min=10,
-    complaint_lift=2.0,
-    category_min_volume=50,
-    category_drop=0.3,
+END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+SETTINGS = RuleSettings(
+    detector=DetectorSettings(
+        windows=(5, 15, 60),
+        evidence=(9.0, 7.0, 6.0),
+        min_volume=10,
+        margin=0.05,
+        prior_weight=30.0,
+        critical_effect=0.3,
+        max_weight=300.0,
+    ),
+    baseline=timedelta(hours=24),
     cooldown=timedelta(minutes=60),
+    lag_threshold_s=600.0,
 )
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-def test_thresholds_come_from_the_alert_config():
+def test_settings_come_from_the_alert_config() -> None:
     alerts = AlertConfig(
-        alert_min_volume=20,
-        alert_negative_ratio=0.5,
-        alert_ratio_lift=2.0,
-        alert_keyword_min=10,
-        alert_keyword_lift=2.0,
-        alert_category_min_volume=50,
-        alert_category_drop=0.3,
+        alert_windows_minutes="5, 15,60",
+        alert_evidence="9,7,6",
+        alert_min_volume=10,
+        alert_margin=0.05,
+        alert_prior_weight=30,
+        alert_critical_effect=0.3,
+        alert_baseline_hours=24,
         alert_cooldown_minutes=60,
+        alert_lag_threshold_s=600,
     )
-    assert Thresholds.from_config(alerts) == T
-    assert Thresholds.from_config(alerts.model_copy(update={"alert_cooldown_minutes": 5})) == (
-        Thresholds(**{**T.__dict__, "cooldown": timedelta(minutes=5)})
-    )
+    settings = RuleSettings.from_config(alerts)
+    assert settings.detector.windows == (5, 15, 60)
+    assert settings.detector.evidence == (9.0, 7.0, 6.0)
+    assert settings.detector.min_volume == 10 and settings.detector.margin == 0.05
+    assert settings.cooldown == timedelta(minutes=60)
+    assert settings.lag_threshold_s == 600
+    assert parse_numbers(" 1, 2.5 ,3") == (1.0, 2.5, 3.0)
 
 
-def counts(neg: int, neu: int, pos: int) -> SentimentCounts:
-    return SentimentCounts(negative=neg, neutral=neu, positive=pos)
+def test_config_refuses_mismatched_windows() -> None:
+    with pytest.raises(ValueError, match="one value per"):
+        AlertConfig(alert_windows_minutes="5,15,60", alert_evidence="9,7")
+    with pytest.raises(ValueError, match="ascending"):
+        AlertConfig(alert_windows_minutes="15,5", alert_evidence="9,7")
 
 
-def product(window: SentimentCounts, baseline: SentimentCounts, **kw) -> ProductActivity:
-    return ProductActivity(product_id="p1", category="手机", window=window, baseline=baseline, **kw)
+def steady(n: int, rate: float, per_window: tuple[int, ...], history: int) -> list[list[int]]:
+    """Rows of [window hits..., window totals..., base hits..., base totals...]."""
+    hits = [round(w * rate) for w in per_window]
+    bases = [history - w for w in per_window]
+    return [[*hits, *per_window, *(round(b * rate) for b in bases), *bases] for _ in range(n)]
 
 
-def test_counts_ratios():
-    c = counts(2, 3, 5)
-    assert c.total == 10
-    assert c.negative_ratio == 0.2
-    assert c.net_score == 0.3
-    assert counts(0, 0, 0).negative_ratio == 0.0
-    assert counts(0, 0, 0).net_score == 0.0
+def counts(rows: list[list[float]]) -> Counts:
+    a = np.array(rows, dtype=float)
+    w = a.shape[1] // 4
+    return Counts(a[:, :w], a[:, w : 2 * w], a[:, 2 * w : 3 * w], a[:, 3 * w :])
 
 
-def test_smoothed_ratio_pulls_thin_history_to_prior():
-    assert smoothed_ratio(0, 0, 0.2, 20) == 0.2
-    assert smoothed_ratio(10, 10, 0.2, 10) == 0.6
-    assert smoothed_ratio(0, 100, 0.0, 20) == 0.01  # floor
+def step(
+    negative: list[list[float]], complaint: list[list[float]], categories: list[str]
+) -> StepCounts:
+    products = [f"p{i}" for i in range(len(categories))]
+    return StepCounts(END, products, categories, counts(negative), counts(complaint))
 
 
-def test_spike_fires_with_figures():
-    f = negative_spike(product(counts(24, 2, 4), counts(40, 20, 140)), 0.2, T)
-    assert f is not None
-    assert f.kind is AlertKind.NEGATIVE_SPIKE
-    assert f.subject_type is SubjectType.PRODUCT and f.subject == "p1"
-    assert f.figures["window_reviews"] == 30
-    assert f.figures["window_negative"] == 24
-    assert f.figures["negative_ratio"] == 0.8
-    assert f.figures["baseline_ratio"] == 0.2  # (40 + 0.2*20) / (200 + 20)
-    assert f.figures["lift"] == 4.0
-    assert f.severity is Severity.CRITICAL  # lift >= 2 x required lift
+WINDOWS = (30, 90, 360)  # reviews in the 5, 15 and 60 minute windows at 6 a minute
 
 
-def test_spike_needs_minimum_volume():
-    # 3 negative reviews and no history: ratio 1.0, but below min volume.
-    assert negative_spike(product(counts(3, 0, 0), counts(0, 0, 0)), 0.2, T) is None
-    assert negative_spike(product(counts(19, 0, 0), counts(0, 0, 0)), 0.2, T) is None
-    assert negative_spike(product(counts(20, 0, 0), counts(0, 0, 0)), 0.2, T) is not None
+def shop(turned: list[float] | None = None, turned_complaints: list[float] | None = None):
+    """20 steady products at 16% negative (4% complaints), two categories; product 0 may
+    be given other window counts."""
+    negative = steady(20, 0.16, WINDOWS, 8640)
+    complaint = steady(20, 0.04, WINDOWS, 8640)
+    if turned is not None:
+        negative[0][:3] = turned
+    if turned_complaints is not None:
+        complaint[0][:3] = turned_complaints
+    categories = ["手机" if i % 2 else "衣服" for i in range(20)]
+    return negative, complaint, categories
 
 
-def test_spike_needs_lift_over_own_baseline():
-    # A product that is always 60% negative is not spiking at 60%.
-    usual = product(counts(18, 2, 10), counts(120, 20, 60))
-    assert negative_spike(usual, 0.2, T) is None
-    # Below the absolute ratio even with a big lift.
-    low = product(counts(12, 0, 18), counts(2, 0, 198))
-    assert negative_spike(low, 0.2, T) is None
+def test_a_steady_shop_raises_nothing() -> None:
+    assert evaluate_step(step(*shop()), SETTINGS) == []
 
 
-def test_spike_warning_severity():
-    f = negative_spike(product(counts(15, 0, 15), counts(40, 40, 120)), 0.2, T)
-    assert f is not None
-    assert f.figures["lift"] == 2.5
-    assert f.severity is Severity.WARNING
-
-
-def test_complaint_surge():
-    p = product(
-        counts(12, 3, 15),
-        counts(20, 20, 160),
-        window_complaint_reviews=12,
-        baseline_complaint_reviews=6,
-        top_complaints=(("漏水", 8), ("质量", 5)),
-    )
-    f = complaint_surge(p, 0.03, T)
-    assert f is not None
-    assert f.kind is AlertKind.COMPLAINT_SURGE
-    assert f.figures["complaint_reviews"] == 12
-    assert f.figures["complaint_share"] == 0.4
-    assert f.figures["baseline_share"] == 0.03  # (6 + 0.03*20) / 220
-    assert f.top_complaints == (("漏水", 8), ("质量", 5))
-    assert f.severity is Severity.CRITICAL
-
-
-def test_complaint_surge_gates():
-    few = product(counts(9, 0, 21), counts(0, 0, 0), window_complaint_reviews=9)
-    assert complaint_surge(few, 0.03, T) is None  # below the count
-    thin = product(counts(12, 0, 0), counts(0, 0, 0), window_complaint_reviews=12)
-    assert complaint_surge(thin, 0.03, T) is None  # below the volume
-    usual = product(
-        counts(12, 0, 18),
-        counts(80, 0, 120),
-        window_complaint_reviews=12,
-        baseline_complaint_reviews=70,
-    )
-    assert complaint_surge(usual, 0.03, T) is None  # normal for this product
-
-
-def test_category_drop():
-    cat = CategoryActivity("手机", window=counts(40, 10, 50), baseline=counts(100, 100, 800))
-    f = category_drop(cat, T)
-    assert f is not None
-    assert f.subject_type is SubjectType.CATEGORY and f.subject == "手机"
-    assert f.figures["baseline_net_score"] == 0.7
-    assert f.figures["window_net_score"] == 0.1
-    assert f.figures["drop"] == 0.6
-    assert f.severity is Severity.CRITICAL
-    # Not enough volume on either side.
-    assert category_drop(CategoryActivity("x", counts(40, 0, 5), counts(0, 0, 800)), T) is None
-    assert category_drop(CategoryActivity("x", counts(30, 0, 10), counts(0, 0, 0)), T) is None
-    # A small wobble.
-    assert category_drop(CategoryActivity("x", counts(20, 0, 80), counts(10, 0, 90)), T) is None
-
-
-def test_evaluate_rules_uses_pooled_prior():
-    steady = [
-        ProductActivity(f"s{i}", "书籍", counts(2, 1, 7), counts(20, 10, 70)) for i in range(49)
-    ]
-    turned = ProductActivity(
-        "bad", "书籍", counts(25, 1, 4), counts(20, 10, 70), window_complaint_reviews=20
-    )
-    newcomer = ProductActivity("new", "书籍", counts(3, 0, 0), counts(0, 0, 0))
-    findings = evaluate_rules([*steady, turned, newcomer], [], T)
+def test_a_product_turning_negative_raises_one_product_finding_per_rule() -> None:
+    findings = evaluate_step(step(*shop([24, 38, 82], [20, 22, 30])), SETTINGS)
     assert {(f.kind, f.subject) for f in findings} == {
-        (AlertKind.NEGATIVE_SPIKE, "bad"),
-        (AlertKind.COMPLAINT_SURGE, "bad"),
+        (AlertKind.NEGATIVE_SPIKE, "p0"),
+        (AlertKind.COMPLAINT_SURGE, "p0"),
     }
+    spike = next(f for f in findings if f.kind is AlertKind.NEGATIVE_SPIKE)
+    assert spike.severity is Severity.CRITICAL
+    assert spike.subject_type is SubjectType.PRODUCT and spike.category == "衣服"
+    assert spike.window_minutes == 5 and spike.end == END
+    assert spike.window_start == END - timedelta(minutes=5)
+    f = spike.figures
+    assert (f["window_minutes"], f["window_reviews"], f["window_hits"]) == (5, 30, 24)
+    assert f["rate"] == 0.8
+    assert f["normal_rate"] == pytest.approx(0.16, abs=1e-3)
+    assert f["evidence"] >= f["threshold_evidence"] == 9.0
+    assert set(f) >= {"evidence_5m", "evidence_15m", "evidence_60m", "effect_lower"}
 
 
-def finding(kind=AlertKind.NEGATIVE_SPIKE, subject="p1", severity=Severity.WARNING) -> Finding:
-    subject_type = SubjectType.CATEGORY if kind is AlertKind.CATEGORY_DROP else SubjectType.PRODUCT
-    return Finding(kind, severity, subject_type, subject, "手机", {"lift": 3.0})
+def test_the_category_does_not_alert_for_its_alerting_product() -> None:
+    # Product 0 alone drags 衣服 up; the category rule leaves it out, so nothing else fires.
+    findings = evaluate_step(step(*shop([30, 90, 200], [4, 12, 14])), SETTINGS)
+    assert {f.kind for f in findings} == {AlertKind.NEGATIVE_SPIKE}
 
 
-def open_alert(subject="p1", seen_ago=timedelta(minutes=5), kind=AlertKind.NEGATIVE_SPIKE):
-    return OpenAlert("a1", kind, SubjectType.PRODUCT, subject, NOW - seen_ago, NOW - seen_ago)
-
-
-def test_deduplicate_one_alert_per_subject_per_evaluation():
-    d = deduplicate(
-        [finding(AlertKind.COMPLAINT_SURGE), finding(AlertKind.NEGATIVE_SPIKE)], [], NOW, T.cooldown
-    )
-    assert [f.kind for f in d.new] == [AlertKind.NEGATIVE_SPIKE]
-    # Critical beats kind priority.
-    d = deduplicate(
-        [
-            finding(AlertKind.NEGATIVE_SPIKE),
-            finding(AlertKind.COMPLAINT_SURGE, severity=Severity.CRITICAL),
-        ],
-        [],
-        NOW,
-        T.cooldown,
-    )
-    assert [f.kind for f in d.new] == [AlertKind.COMPLAINT_SURGE]
-
-
-def test_deduplicate_cooldown():
-    # Seen 5 minutes ago: the same incident continues, nothing new.
-    d = deduplicate([finding()], [open_alert()], NOW, T.cooldown)
-    assert d.new == []
-    assert [(a.alert_id, f.subject) for a, f in d.continuing] == [("a1", "p1")]
-    # Another kind on the same product is still the same incident.
-    d = deduplicate([finding(AlertKind.COMPLAINT_SURGE)], [open_alert()], NOW, T.cooldown)
-    assert d.new == [] and len(d.continuing) == 1
-    # Quiet for longer than the cooldown: a new incident.
-    d = deduplicate([finding()], [open_alert(seen_ago=timedelta(minutes=61))], NOW, T.cooldown)
-    assert len(d.new) == 1 and d.continuing == []
-    # Other subjects are independent; a category alert does not cover its products.
-    d = deduplicate(
-        [finding(subject="p2"), finding(AlertKind.CATEGORY_DROP, subject="p1")],
-        [open_alert()],
-        NOW,
-        T.cooldown,
-    )
-    assert sorted((f.subject_type, f.subject) for f in d.new) == [
-        (SubjectType.CATEGORY, "p1"),
-        (SubjectType.PRODUCT, "p2"),
+def test_a_whole_category_turning_raises_a_category_drop() -> None:
+    negative, complaint, categories = shop()
+    for i in range(0, 20, 2):  # every 衣服 product 16% -> 35%: none alerts on its own
+        negative[i][:3] = [11, 32, 100]
+    findings = evaluate_step(step(negative, complaint, categories), SETTINGS)
+    assert [(f.kind, f.subject_type, f.subject) for f in findings] == [
+        (AlertKind.CATEGORY_DROP, SubjectType.CATEGORY, "衣服")
     ]
+    assert findings[0].figures["window_reviews"] >= 300
 
 
-def test_deduplicate_uses_latest_open_alert():
-    older = OpenAlert(
-        "old",
-        AlertKind.NEGATIVE_SPIKE,
-        SubjectType.PRODUCT,
-        "p1",
-        NOW - timedelta(hours=3),
-        NOW - timedelta(minutes=50),
+def test_complaints_are_judged_against_the_category_not_an_empty_baseline() -> None:
+    # A product with no complaint history at all and 11 complaint reviews of 180: its own
+    # baseline share is 0, but the category's 4% is what it is compared with.
+    negative, complaint, categories = shop()
+    complaint[3] = [3, 6, 11, 30, 90, 180, 0, 0, 0, 8610, 8550, 8280]
+    assert evaluate_step(step(negative, complaint, categories), SETTINGS) == []
+
+
+def test_a_new_product_with_three_negative_reviews_raises_nothing() -> None:
+    negative, complaint, categories = shop()
+    negative.append([3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0])
+    complaint.append([3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0])
+    assert evaluate_step(step(negative, complaint, [*categories, "手机"]), SETTINGS) == []
+
+
+def test_category_priors_fall_back_to_the_windows_on_a_fresh_install() -> None:
+    fresh = Counts(
+        hits=np.array([[2.0, 5.0], [8.0, 15.0]]),
+        total=np.array([[10.0, 30.0], [10.0, 30.0]]),
+        base_hits=np.zeros((2, 2)),
+        base_total=np.zeros((2, 2)),
     )
-    newer = open_alert(seen_ago=timedelta(minutes=2))
-    d = deduplicate([finding()], [older, newer], NOW, T.cooldown)
-    assert [a.alert_id for a, _ in d.continuing] == ["a1"]
+    prior, shop_rate = category_priors(fresh, np.array([0, 0]), 1, 30.0)
+    assert shop_rate.tolist() == [pytest.approx(20 / 60)] * 2
+    assert prior.tolist() == [[pytest.approx(20 / 60)] * 2] * 2
+
+
+def test_pipeline_lag() -> None:
+    assert pipeline_lag(None, "review.created", END, SETTINGS) is None
+    assert pipeline_lag(599.0, "review.created", END, SETTINGS) is None
+    warning = pipeline_lag(900.0, "review.created", END, SETTINGS, messages=4000)
+    assert warning is not None and warning.severity is Severity.WARNING
+    assert warning.kind is AlertKind.PIPELINE_LAG and warning.subject_type is SubjectType.PIPELINE
+    assert warning.figures == {
+        "lag_seconds": 900.0,
+        "unprocessed_messages": 4000,
+        "threshold_seconds": 600.0,
+    }
+    critical = pipeline_lag(1800.0, "review.created", END, SETTINGS)
+    assert critical is not None and critical.severity is Severity.CRITICAL

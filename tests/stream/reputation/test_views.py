@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stream.reputation import reports
-from stream.reputation.alerts import Window
-from stream.reputation.queries import fetch_activity
-from stream.reputation.rules import SentimentCounts
+from stream.reputation import queries, reports
+from stream.reputation.grid import floor_hour, floor_minute
+from stream.reputation.lexicon import LearnedWord, Lexicon
 from stream.rows import ReviewRow
 from stream.sink.backend import ClickHouse
 from stream.sink.store import REVIEW_COLUMNS, ReviewStore, review_values
@@ -178,22 +177,67 @@ def test_reports_read_the_views(any_clickhouse: ClickHouse) -> None:
     assert "漏水" in text and "+1" in text
 
 
-def test_alert_engine_figures(any_clickhouse: ClickHouse) -> None:
-    """What the rules get from ClickHouse for the same hand-built data."""
+def test_alert_engine_reads(any_clickhouse: ClickHouse) -> None:
+    """What the alert engine reads from ClickHouse for the same hand-built data: exact per
+    minute and per hour after duplicate delivery, complaints by the curated lexicon and by
+    learned words."""
     ch = any_clickhouse
     now = datetime.now(UTC)
-    load(ch, hand_built(now))
-    window = Window.ending_at(now, timedelta(minutes=60), timedelta(hours=24))
+    rows = hand_built(now)
+    load(ch, rows)
+    minute = floor_minute(now)
+    assert queries.fetch_watermark(ch, now) == floor_minute(now - timedelta(minutes=5))
+    assert queries.fetch_watermark(ch, now - timedelta(days=3)) is None
 
-    activity = fetch_activity(ch, window, min_volume=5)
-    [a] = activity.products  # B has 2 reviews in the window: below the volume
-    assert (a.product_id, a.category) == ("A", "手机")
-    assert a.window == SentimentCounts(negative=4, neutral=2, positive=4)
-    assert a.baseline == SentimentCounts(negative=1, neutral=0, positive=9)  # 30 h ago: out
-    assert (a.window_complaint_reviews, a.baseline_complaint_reviews) == (3, 0)
-    assert sorted(a.top_complaints) == [("漏水", 3), ("质量差", 3), ("退货", 3)]
-    [phones] = activity.categories
-    assert phones.window == SentimentCounts(negative=6, neutral=2, positive=4)
-    assert phones.baseline == SentimentCounts(negative=1, neutral=0, positive=9)
-    assert activity.prior_negative_ratio == pytest.approx(0.1)
-    assert activity.prior_complaint_share == 0.0
+    hour_ago = minute - timedelta(minutes=59)
+    counts = queries.fetch_minutes(ch, hour_ago, minute + timedelta(minutes=1), Lexicon())
+    totals = {}
+    for c in counts:
+        t = totals.setdefault(c.product_id, [0, 0, 0])
+        t[0] += c.total
+        t[1] += c.negative
+        t[2] += c.complaint
+    # A: 4 negative (3 complaints) of 10; B: 2 negative complaints.
+    assert totals == {"A": [10, 4, 3], "B": [2, 2, 2]}
+    assert {c.category for c in counts} == {"手机"}
+    assert max(c.minute for c in counts) == floor_minute(now - timedelta(minutes=5))
+
+    # A learned word of the category turns A's plain negative review into a complaint.
+    plain = next(r for r in rows if r.sentiment == "negative" and not r.complaint_keywords)
+    word = plain.keywords[0]
+    learned = Lexicon({"手机": (LearnedWord(word, 1, 1, 9.0),)})
+    counts = queries.fetch_minutes(ch, hour_ago, minute + timedelta(minutes=1), learned)
+    assert sum(c.complaint for c in counts if c.product_id == "A") == 4
+
+    hours = queries.fetch_hours(
+        ch, floor_hour(now) - timedelta(hours=48), floor_hour(now) + timedelta(hours=1), Lexicon()
+    )
+    a = [h["A"] for h in hours.values() if "A" in h]
+    assert sum(h.total for h in a) == 24
+    assert sum(h.negative for h in a) == 7
+    assert sum(h.complaint for h in a) == 5
+    assert {h.category for h in a} == {"手机"}
+
+    top = queries.fetch_top_complaints(ch, "A", hour_ago, minute + timedelta(minutes=1), Lexicon())
+    assert sorted(top) == [("漏水", 3), ("质量差", 3), ("退货", 3)]
+
+
+def test_keyword_statistics_for_the_lexicon(any_clickhouse: ClickHouse) -> None:
+    ch = any_clickhouse
+    now = datetime.now(UTC)
+    rows = hand_built(now)
+    ReviewStore(ch).write_reviews(rows)
+    stats, totals = queries.fetch_keyword_stats(
+        ch, now - timedelta(hours=48), now + timedelta(minutes=1), min_reviews=2
+    )
+    assert totals == {"手机": (9, 26)}
+    expected = {}
+    for row in rows:
+        for word in row.keywords:
+            counts = expected.setdefault(word, [0, 0])
+            counts[0] += row.sentiment == "negative"
+            counts[1] += 1
+    assert {(s.keyword, s.negative, s.total) for s in stats} == {
+        (word, neg, total) for word, (neg, total) in expected.items() if neg >= 2
+    }
+    assert {s.category for s in stats} == {"手机"}

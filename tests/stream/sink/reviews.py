@@ -36,6 +36,8 @@ def make_rows(count: int, seed: int = 7) -> list[dict[str, Any]]:
                 "model_version": "test-1",
                 "created_at": START + timedelta(seconds=rng.randint(0, 299)),
                 "processed_at": START + timedelta(minutes=10),
+                "tokens": 10 + i % 50,
+                "unknown_tokens": i % 3,
             }
         )
     return rows

@@ -1,0 +1,517 @@
+"""Adaptation benchmark: a domain the model never saw, learned from the stream's ratings.
+
+One corpus category (``--held-out``, default 酒店: hotels, the least shop-like) plays a new kind
+of shop. Its reviews are deduplicated and cut (by hash) into a *stream* part, replayed with
+ratings until ``--rated`` of them carry one, and an *eval* part never trained on.
+
+Steps, each timed:
+
+1. base: ``reviewpulse train`` on the corpus without the held-out category (a hybrid: a
+   from-scratch student fused with its char TF-IDF half), published as CURRENT of a scratch
+   registry;
+2. services: a scratch Tansu broker and clickhouse-server (or embedded chdb);
+3. stream: ``reviewpulse worker`` serves the base; the stream part is replayed through it
+   (ratings from the corpus labels as ``stream.replay`` makes them: 4-5 or 1-2 stars, 70%
+   rated);
+4. retrain: ``reviewpulse retrain --publish-only`` (reads the rated reviews back from
+   ClickHouse, fine-tunes, gates);
+5. shadow: ``reviewpulse shadow start`` on the candidate (share 1), then the eval part is
+   replayed: both models score the same reviews; ``reviewpulse shadow status``;
+6. promote: ``reviewpulse shadow promote`` if retrain's gate passed;
+7. evaluate: accuracy of base and candidate on the held-out eval reviews and on the corpus
+   test split (the base's split, never trained on), next to the tuned char TF-IDF baseline
+   trained on the same data (before: the corpus without the category; after: plus the rated
+   stream); rating agreement from ClickHouse (the ``model_feedback`` view and the shadow
+   comparison).
+
+Prints a table and JSON, and writes ``adaptation.json`` to ``--out``.
+
+    .venv/bin/python -m bench.adaptation --work /tmp/adapt    # keeps the base for reruns
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from model.corpus import SHIPPED_CORPUS
+from model.jsonio import write_json
+from model.labels import BINARY_SENTIMENTS, label_from_rating
+from model.predictor import SentimentModel
+from model.registry import current_version, list_versions, resolve_model_dir
+from stream.config import PROJECT_ROOT, WorkerConfig
+from stream.kafka import AckedProducer
+from stream.local.clickhouse_server import ClickHouseServer
+from stream.local.processes import free_port
+from stream.local.tansu import TansuBroker
+from stream.local.worker import WorkerProcess, wait_for
+from stream.replay import EventFactory, SourceReview
+from stream.sink.connection import connect
+from training.data import Review, load_file
+from training.dedup import clean_and_dedup, near_duplicate_pairs
+from training.lexical import C_GRID, LexicalRequest, fit_lexical
+from training.pipeline import label_ids, prepare_data
+
+BASE_TAG = "base-heldout"
+
+
+@dataclass
+class Timer:
+    steps: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        print(f"== {name}", flush=True)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.steps[name] = round(time.monotonic() - started, 1)
+            print(f"   {name}: {self.steps[name]:.1f}s", flush=True)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The held-out category, cut into the part streamed with ratings and the eval part."""
+
+    corpus_csv: Path  # the corpus without the category
+    stream: list[Review]
+    eval: list[Review]
+
+
+def _order(review: Review) -> str:
+    return hashlib.md5(review.text.encode("utf-8")).hexdigest()
+
+
+def cut_domain(work: Path, category: str, rated: int, rated_share: float) -> Domain:
+    reviews, _ = load_file(SHIPPED_CORPUS)
+    held = [r for r in reviews if r.category == category]
+    if not held:
+        raise SystemExit(f"no corpus reviews in category {category!r}")
+    corpus_csv = work / "corpus-without-held-out.csv"
+    if not corpus_csv.exists():
+        with corpus_csv.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["cat", "label", "review"])
+            writer.writerows(
+                [r.category, int(r.label == "positive"), r.text]
+                for r in reviews
+                if r.category != category
+            )
+    unique, _ = clean_and_dedup(held)
+    unique.sort(key=_order)
+    # Enough stream reviews that about ``rated`` of them get a rating (the replay rates
+    # ``rated_share``), a margin for the ones retrain drops; the rest is the eval part.
+    n_stream = min(len(unique) - 500, round(rated / rated_share * 1.02))
+    stream, rest = unique[:n_stream], unique[n_stream:]
+    leaks = near_duplicate_pairs([r.text for r in stream], [r.text for r in rest])
+    return Domain(corpus_csv, stream, [r for i, r in enumerate(rest) if i not in leaks])
+
+
+def reviewpulse(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``python -m stream.cli ARGS`` as a user runs it; its output is echoed."""
+    command = [sys.executable, "-m", "stream.cli", *args]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    sys.stdout.write(done.stdout)
+    tail = "\n".join(line for line in done.stderr.splitlines() if "it/s" not in line)
+    if done.returncode not in (0, 3) or (check and done.returncode):
+        sys.stderr.write(tail[-4000:] + "\n")
+        if check:
+            raise SystemExit(f"reviewpulse {args[0]} failed ({done.returncode})")
+    return done
+
+
+def json_line(output: str, prefix: str) -> dict[str, Any] | None:
+    for line in output.splitlines():
+        if line.startswith(prefix):
+            return json.loads(line[len(prefix) :])
+    return None
+
+
+def train_base(registry: Path, corpus_csv: Path, args: argparse.Namespace) -> str:
+    if list_versions(registry, "sentiment"):
+        version = current_version(registry, "sentiment")
+        print(f"   reusing base {version} in {registry}")
+        return version
+    reviewpulse(
+        "train", "--data", str(corpus_csv), "--epochs", str(args.base_epochs),
+        "--model-registry", str(registry), "--model-threads", "2", "--tag", BASE_TAG,
+        "--no-progress",
+    )  # fmt: skip
+    return current_version(registry, "sentiment")
+
+
+def produce(config: WorkerConfig, factory: EventFactory, reviews: list[Review], start: datetime):
+    """Replay ``reviews`` with ratings, one second apart from ``start``; returns the events."""
+    events = [
+        factory.make(
+            SourceReview(r.text, r.category, int(r.label == "positive")),
+            start + timedelta(seconds=i),
+        )
+        for i, r in enumerate(reviews)
+    ]
+    producer = AckedProducer(config.kafka, timeout_s=60, max_message_bytes=2 * 1024 * 1024)
+    producer.send(config.kafka.input_topic, [(e.key, e.value, None) for e in events])
+    return events
+
+
+def count_stored(config: WorkerConfig, prefix: str) -> int:
+    """Reviews with ids starting with ``prefix`` in ClickHouse (0 before the worker has
+    created the tables)."""
+    ch = connect(config.clickhouse)
+    try:
+        sql = f"SELECT count() FROM reviews FINAL WHERE startsWith(review_id, '{prefix}')"
+        return int(ch.query(sql)[0][0])
+    except Exception as error:
+        if "doesn't exist" in str(error) or "UNKNOWN_TABLE" in str(error):
+            return 0
+        raise
+    finally:
+        ch.close()
+
+
+def rated_events(events: list) -> list[tuple[str, int]]:
+    out = []
+    for event in events:
+        payload = json.loads(event.value)
+        if payload.get("rating") is not None:
+            out.append((payload["review_id"], int(payload["rating"])))
+    return out
+
+
+def feedback(config: WorkerConfig, category: str) -> dict[str, Any]:
+    """Rating agreement per model version in the category, from the model_feedback view."""
+    ch = connect(config.clickhouse)
+    try:
+        rows = ch.query(
+            "SELECT model_version, rated_24h, agreement_24h, clear_agreement_24h "
+            f"FROM model_feedback WHERE category = '{category}'"
+        )
+    except Exception as error:  # the view is the monitoring area's; report, don't fail
+        return {"error": str(error).splitlines()[0][:200]}
+    finally:
+        ch.close()
+    return {
+        version: {
+            "rated": int(rated),
+            "agreement": round(float(agreement), 4),
+            "clear_agreement": round(float(clear), 4),
+        }
+        for version, rated, agreement, clear in rows
+    }
+
+
+def alerts_seen(config: WorkerConfig) -> dict[str, int]:
+    ch = connect(config.clickhouse)
+    try:
+        rows = ch.query("SELECT kind, count() FROM alerts FINAL GROUP BY kind")
+    except Exception:
+        return {}
+    finally:
+        ch.close()
+    return {str(kind): int(n) for kind, n in rows}
+
+
+def accuracy(model: SentimentModel, reviews: list[Review]) -> float:
+    y = label_ids(reviews, BINARY_SENTIMENTS)
+    logits = model.logits([model.text_prefix + r.text for r in reviews])
+    return float((logits.argmax(1) == y).mean())
+
+
+def tfidf_accuracy(
+    train: list[Review], validation: list[Review], tests: dict[str, list[Review]]
+) -> dict[str, float]:
+    """The tuned char TF-IDF + LR baseline (C on validation) on each test set."""
+    fit = fit_lexical(
+        [r.text for r in train],
+        label_ids(train, BINARY_SENTIMENTS),
+        [r.text for r in validation],
+        label_ids(validation, BINARY_SENTIMENTS),
+        LexicalRequest(c_grid=C_GRID),
+    )
+    return {
+        name: float(
+            (
+                (fit.model.log_odds([r.text for r in part]) > 0)
+                == (label_ids(part, BINARY_SENTIMENTS) == 1)
+            ).mean()
+        )
+        for name, part in tests.items()
+    } | {"c": fit.c}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--held-out", default="酒店", help="corpus category playing a new shop")
+    parser.add_argument("--rated", type=int, default=5000, help="rated reviews to stream")
+    parser.add_argument("--work", type=Path, help="work directory (kept: reruns reuse the base)")
+    parser.add_argument("--base-epochs", type=float, default=2.0)
+    parser.add_argument("--retrain-args", default="", help="extra flags for reviewpulse retrain")
+    parser.add_argument("--backend", choices=("native", "embedded"), default="native")
+    parser.add_argument(
+        "--out", type=Path, default=PROJECT_ROOT / "reports" / "adaptation", help="JSON here"
+    )
+    args = parser.parse_args()
+    timer = Timer()
+    with ExitStack() as stack:
+        work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        work.mkdir(parents=True, exist_ok=True)
+        registry = work / "registry"
+        with timer.step("cut the domain"):
+            domain = cut_domain(work, args.held_out, args.rated, rated_share=0.7)
+            print(f"   stream {len(domain.stream)} reviews, eval {len(domain.eval)}")
+        with timer.step("base model (corpus without the category)"):
+            base = train_base(registry, domain.corpus_csv, args)
+        run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rp-adapt-")))
+        with timer.step("services"):
+            broker = stack.enter_context(TansuBroker(log_path=run_dir / "tansu.log"))
+            server = None
+            if args.backend == "native":
+                server = stack.enter_context(ClickHouseServer(run_dir / "clickhouse"))
+        token = uuid.uuid4().hex[:8]
+        config = WorkerConfig.resolve(
+            kafka_broker=broker.bootstrap,
+            input_topic=f"adapt.created.{token}",
+            output_topic=f"adapt.sentiment.{token}",
+            dlq_topic=f"adapt.dlq.{token}",
+            alerts_topic=f"adapt.alerts.{token}",
+            app_id=f"adapt-{token}",
+            worker_data_dir=run_dir / "worker",
+            topic_partitions=2,
+            session_timeout_s=6.0,
+            batch_size=256,
+            batch_within_s=0.2,
+            model_registry=registry,
+            model_version="current",
+            model_reload_interval_s=2.0,
+            clickhouse_backend=args.backend,
+            clickhouse_host=server.host if server else "127.0.0.1",
+            clickhouse_port=server.port if server else 9000,
+            clickhouse_database=f"adapt_{token}",
+            chdb_path=run_dir / "chdb",
+            web_port=free_port(),
+        )
+        flags = _service_flags(config)
+        factory = EventFactory(seed=11, id_prefix="s", products_per_category=8)
+        worker = WorkerProcess(config, run_dir / "worker.log")
+        with timer.step("stream the new domain (old model)"):
+            worker.start()
+            stack.callback(lambda: worker.alive() and worker.stop())
+            start = datetime.now(UTC).replace(microsecond=0) - timedelta(
+                seconds=len(domain.stream) + len(domain.eval) + 120
+            )
+            events = produce(config, factory, domain.stream, start)
+            _wait_stored(config, worker, "s-", len(events))
+        stream_rated = rated_events(events)
+        before_feedback = feedback(config, args.held_out)
+        with timer.step("retrain"):
+            done = reviewpulse(
+                "retrain", "--data", str(domain.corpus_csv), "--publish-only", "--no-progress",
+                *flags, *args.retrain_args.split(),
+                check=False,
+            )  # fmt: skip
+            gate = json_line(done.stdout, "gate: ")
+            if gate is None:
+                raise SystemExit("retrain published no candidate")
+        candidate = next(v for v in list_versions(registry, "sentiment") if v != base)
+        with timer.step("shadow on the eval reviews"):
+            reviewpulse("shadow", "start", candidate, "--share", "1", *flags[:2])
+            wait_for(
+                lambda: _shadow_version(worker) == candidate,
+                timeout_s=60,
+                what="the worker to load the shadow",
+                worker=worker,
+            )
+            eval_factory = EventFactory(seed=12, id_prefix="e", products_per_category=8)
+            eval_events = produce(
+                config, eval_factory, domain.eval, start + timedelta(seconds=len(events) + 60)
+            )
+            _wait_stored(config, worker, "e-", len(eval_events))
+            wait_for(
+                lambda: _shadow_done(worker, len(eval_events)),
+                timeout_s=120,
+                what="the shadow to score the eval reviews",
+                worker=worker,
+            )
+            status = reviewpulse("shadow", "status", "--json", *flags)
+            shadow = json.loads(status.stdout.strip().splitlines()[-1])
+        promoted = None
+        with timer.step("promote"):
+            if gate["promote"]:
+                done = reviewpulse("shadow", "promote", *flags, check=False)
+                promoted = json.loads(done.stdout.splitlines()[0])
+                if done.returncode == 0:
+                    wait_for(
+                        lambda: _served_version(worker) == candidate,
+                        timeout_s=60,
+                        what="the worker to serve the candidate",
+                        worker=worker,
+                    )
+            else:
+                print("   retrain's gate refused the candidate: not promoted")
+        after_feedback = feedback(config, args.held_out)
+        alerts = alerts_seen(config)
+        worker.stop()
+        with timer.step("evaluate"):
+            figures = evaluate(registry, base, candidate, domain, stream_rated, events)
+    report = {
+        "held_out": args.held_out,
+        "rated_reviews_streamed": len(stream_rated),
+        "stream_reviews": len(domain.stream),
+        "eval_reviews": len(domain.eval),
+        "base": base,
+        "candidate": candidate,
+        "figures": figures,
+        "retrain_gate": gate,
+        "retraining": _retraining_record(registry, candidate),
+        "shadow": shadow,
+        "promotion": promoted,
+        "current_after": current_version(registry, "sentiment"),
+        "rating_agreement": {"before": before_feedback, "after": after_feedback},
+        "alerts": alerts,
+        "seconds": timer.steps,
+        "command": "python -m bench.adaptation " + " ".join(sys.argv[1:]),
+    }
+    print_table(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "adaptation.json", report)
+    print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
+def _service_flags(config: WorkerConfig) -> list[str]:
+    ch = config.clickhouse
+    return [
+        "--model-registry", str(config.model.model_registry),
+        "--clickhouse-backend", ch.clickhouse_backend,
+        "--clickhouse-host", ch.clickhouse_host,
+        "--clickhouse-port", str(ch.clickhouse_port),
+        "--clickhouse-database", ch.clickhouse_database,
+        "--chdb-path", str(ch.chdb_path),
+    ]  # fmt: skip
+
+
+def _wait_stored(config: WorkerConfig, worker: WorkerProcess, prefix: str, total: int) -> None:
+    wait_for(
+        lambda: count_stored(config, prefix) >= total,
+        timeout_s=600,
+        what=f"{total} reviews in ClickHouse",
+        worker=worker,
+        interval_s=2.0,
+    )
+
+
+def _health(worker: WorkerProcess) -> dict[str, Any]:
+    body = worker.get("/health")
+    return json.loads(body) if body else {}
+
+
+def _shadow_version(worker: WorkerProcess) -> str | None:
+    shadow = _health(worker).get("model", {}).get("shadow") or {}
+    return shadow.get("version") if shadow.get("status") == "ok" else None
+
+
+def _served_version(worker: WorkerProcess) -> str | None:
+    return _health(worker).get("model", {}).get("version")
+
+
+def _shadow_done(worker: WorkerProcess, total: int) -> bool:
+    shadow = _health(worker).get("model", {}).get("shadow") or {}
+    handled = sum(shadow.get(f"{k}_reviews", 0) for k in ("scored", "dropped", "expired", "failed"))
+    return handled >= total and not shadow.get("queued_batches")
+
+
+def evaluate(
+    registry: Path,
+    base: str,
+    candidate: str,
+    domain: Domain,
+    stream_rated: list[tuple[str, int]],
+    events: list,
+) -> dict[str, Any]:
+    """Offline accuracy of both models and of the tuned char TF-IDF baseline, before (trained
+    on the corpus without the category) and after (plus the rated stream, labels from the
+    ratings, as retrain saw them)."""
+    corpus = prepare_data([domain.corpus_csv])
+    split = corpus.split
+    tests = {"held_out_eval": domain.eval, "corpus_test": split.test}
+    out: dict[str, Any] = {}
+    for name, version in (("base", base), ("candidate", candidate)):
+        model = SentimentModel.load(resolve_model_dir(registry, "sentiment", version), threads=2)
+        out[name] = {part: accuracy(model, reviews) for part, reviews in tests.items()}
+    by_id = {
+        json.loads(e.value)["review_id"]: r for e, r in zip(events, domain.stream, strict=True)
+    }
+    rated = [
+        Review(by_id[rid].text, label_from_rating(rating), by_id[rid].category)
+        for rid, rating in stream_rated
+        if label_from_rating(rating) != "neutral"
+    ]
+    out["tfidf_before"] = tfidf_accuracy(split.train, split.validation, tests)
+    out["tfidf_after"] = tfidf_accuracy(split.train + rated, split.validation, tests)
+    return out
+
+
+def _retraining_record(registry: Path, candidate: str) -> dict[str, Any]:
+    from model.card import ModelCard
+
+    card = ModelCard.read(resolve_model_dir(registry, "sentiment", candidate))
+    record = dict(card.retraining or {})
+    return {
+        "mix": record.get("mix"),
+        "traffic_parts": record.get("traffic", {}).get("parts"),
+        "dropped": record.get("traffic", {}).get("dropped"),
+        "lexical_weight": card.lexical.weight if card.lexical else None,
+    }
+
+
+def print_table(report: dict[str, Any]) -> None:
+    f = report["figures"]
+    rows = [
+        ("held-out eval accuracy", "held_out_eval"),
+        ("corpus test accuracy", "corpus_test"),
+    ]
+    print()
+    print(
+        f"held-out category {report['held_out']}: {report['rated_reviews_streamed']} rated "
+        f"reviews streamed, {report['eval_reviews']} eval reviews"
+    )
+    print(
+        f"{'':28s} {'before':>8s} {'after':>8s} {'change':>8s} {'TF-IDF before':>14s} "
+        f"{'TF-IDF after':>13s}"
+    )
+    for label, key in rows:
+        b, a = f["base"][key], f["candidate"][key]
+        print(
+            f"{label:28s} {b:8.4f} {a:8.4f} {100 * (a - b):+7.2f}p "
+            f"{f['tfidf_before'][key]:14.4f} {f['tfidf_after'][key]:13.4f}"
+        )
+    shadow = report["shadow"]
+    if shadow:
+        print(
+            f"{'rating agreement (shadow)':28s} {shadow['served']['rating_agreement']:8.4f} "
+            f"{shadow['candidate']['rating_agreement']:8.4f}   on {shadow['rated']} rated "
+            "eval reviews, same reviews"
+        )
+    print(
+        f"retrain gate: promote={report['retrain_gate']['promote']} "
+        f"{report['retrain_gate']['reasons']}; CURRENT after: {report['current_after']}"
+    )
+    print("seconds per step: " + json.dumps(report["seconds"], ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

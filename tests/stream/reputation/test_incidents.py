@@ -1,0 +1,106 @@
+"""The incident lifecycle in event time (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from stream.reputation.incidents import IncidentTracker, OpenIncident, incident_id
+from stream.reputation.rules import AlertKind, Finding, Severity, SubjectType
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+COOLDOWN = timedelta(minutes=60)
+MINUTE = timedelta(minutes=1)
+
+
+def finding(
+    kind: AlertKind = AlertKind.NEGATIVE_SPIKE,
+    subject: str = "p1",
+    severity: Severity = Severity.WARNING,
+) -> Finding:
+    subject_type = SubjectType.CATEGORY if kind is AlertKind.CATEGORY_DROP else SubjectType.PRODUCT
+    return Finding(kind, severity, subject_type, subject, "手机", {"evidence": 10.0}, end=T0)
+
+
+def test_incident_id_depends_on_subject_and_onset_minute_only() -> None:
+    a = incident_id(SubjectType.PRODUCT, "p1", T0)
+    assert len(a) == 32
+    assert a == incident_id(SubjectType.PRODUCT, "p1", T0 + timedelta(seconds=59))
+    assert a != incident_id(SubjectType.PRODUCT, "p1", T0 + MINUTE)
+    assert a != incident_id(SubjectType.CATEGORY, "p1", T0)
+    assert a != incident_id(SubjectType.PRODUCT, "p2", T0)
+
+
+def test_one_alert_per_subject_and_step_critical_first() -> None:
+    tracker = IncidentTracker(COOLDOWN)
+    new = tracker.step(
+        T0,
+        [
+            finding(AlertKind.COMPLAINT_SURGE, severity=Severity.CRITICAL),
+            finding(AlertKind.NEGATIVE_SPIKE),
+            finding(AlertKind.NEGATIVE_SPIKE, subject="p2"),
+        ],
+        raised_at=T0,
+    )
+    assert [(n.finding.subject, n.finding.kind) for n in new] == [
+        ("p1", AlertKind.COMPLAINT_SURGE),
+        ("p2", AlertKind.NEGATIVE_SPIKE),
+    ]
+    assert new[0].alert_id == incident_id(SubjectType.PRODUCT, "p1", T0)
+
+
+def test_an_incident_continues_while_seen_and_ends_after_the_quiet_cooldown() -> None:
+    tracker = IncidentTracker(COOLDOWN)
+    [first] = tracker.step(T0, [finding()], raised_at=T0)
+    # Seen every minute for two hours: still the one incident, whichever rule fires.
+    for minute in range(1, 120):
+        kind = AlertKind.COMPLAINT_SURGE if minute % 2 else AlertKind.NEGATIVE_SPIKE
+        assert tracker.step(T0 + minute * MINUTE, [finding(kind)], raised_at=T0) == []
+    assert tracker.extended()[first.alert_id] == T0 + 119 * MINUTE
+    # Quiet for exactly the cooldown: still the same incident.
+    assert tracker.step(T0 + 179 * MINUTE, [finding()], raised_at=T0) == []
+    # Quiet for longer than the cooldown: a new incident with a new id.
+    later = T0 + (179 + 61) * MINUTE
+    [second] = tracker.step(later, [finding()], raised_at=T0)
+    assert second.alert_id == incident_id(SubjectType.PRODUCT, "p1", later)
+
+
+def test_the_cooldown_is_event_time_not_wall_time() -> None:
+    # An incident read back after the worker was down for three hours of wall time, with
+    # the data resuming one minute of event time after the incident was last seen.
+    seen = T0 - 3 * 60 * MINUTE
+    stored = OpenIncident(
+        "a1", AlertKind.NEGATIVE_SPIKE, SubjectType.PRODUCT, "p1", seen, seen + 5 * MINUTE
+    )
+    tracker = IncidentTracker.of(COOLDOWN, [stored])
+    assert tracker.step(seen + 6 * MINUTE, [finding()], raised_at=T0) == []
+    assert tracker.extended() == {"a1": seen + 6 * MINUTE}
+
+
+def test_the_newest_stored_incident_per_subject_wins() -> None:
+    old = OpenIncident("old", AlertKind.NEGATIVE_SPIKE, SubjectType.PRODUCT, "p1", T0, T0)
+    new = OpenIncident(
+        "new", AlertKind.NEGATIVE_SPIKE, SubjectType.PRODUCT, "p1", T0, T0 + 30 * MINUTE
+    )
+    tracker = IncidentTracker.of(COOLDOWN, [new, old])
+    assert tracker.open[("product", "p1")].alert_id == "new"
+
+
+def test_a_skipped_gap_is_not_quiet_time() -> None:
+    stored = OpenIncident("a1", AlertKind.NEGATIVE_SPIKE, SubjectType.PRODUCT, "p1", T0, T0)
+    tracker = IncidentTracker.of(COOLDOWN, [stored])
+    resume = T0 + 26 * 60 * MINUTE  # a day and more not evaluated
+    tracker.bridge(T0 + 10 * MINUTE, resume)
+    assert tracker.step(resume + MINUTE, [finding()], raised_at=T0) == []
+    # An incident already over before the gap is not revived by it.
+    over = OpenIncident("a2", AlertKind.NEGATIVE_SPIKE, SubjectType.PRODUCT, "p2", T0, T0)
+    tracker = IncidentTracker.of(COOLDOWN, [over])
+    tracker.bridge(T0 + 2 * 60 * MINUTE, resume)
+    assert len(tracker.step(resume + MINUTE, [finding(subject="p2")], raised_at=T0)) == 1
+
+
+def test_re_evaluating_earlier_minutes_keeps_the_latest_sighting() -> None:
+    tracker = IncidentTracker(COOLDOWN)
+    [new] = tracker.step(T0 + 10 * MINUTE, [finding()], raised_at=T0)
+    assert tracker.step(T0 + 5 * MINUTE, [finding()], raised_at=T0) == []
+    assert tracker.open[("product", "p1")].last_seen_at == T0 + 10 * MINUTE
+    assert new.alert_id == incident_id(SubjectType.PRODUCT, "p1", T0 + 10 * MINUTE)

@@ -35,6 +35,7 @@ import argparse
 import csv
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,9 +50,15 @@ from typing import Any
 
 from model.corpus import SHIPPED_CORPUS
 from model.jsonio import write_json
-from model.labels import BINARY_SENTIMENTS, label_from_rating
+from model.labels import BINARY_SENTIMENTS
 from model.predictor import SentimentModel
-from model.registry import current_version, list_versions, resolve_model_dir
+from model.registry import (
+    current_version,
+    list_versions,
+    resolve_model_dir,
+    set_current,
+    stop_shadow,
+)
 from stream.config import PROJECT_ROOT, WorkerConfig
 from stream.kafka import AckedProducer
 from stream.local.clickhouse_server import ClickHouseServer
@@ -66,6 +73,7 @@ from training.lexical import C_GRID, LexicalRequest, fit_lexical
 from training.pipeline import label_ids, prepare_data
 
 BASE_TAG = "base-heldout"
+ALERT_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -142,8 +150,16 @@ def json_line(output: str, prefix: str) -> dict[str, Any] | None:
 
 
 def train_base(registry: Path, corpus_csv: Path, args: argparse.Namespace) -> str:
-    if list_versions(registry, "sentiment"):
-        version = current_version(registry, "sentiment")
+    """The base model of the work registry (trained once; a rerun drops earlier candidates
+    and serves the base again)."""
+    bases = [v for v in list_versions(registry, "sentiment") if v.endswith(BASE_TAG)]
+    if bases:
+        version = bases[-1]
+        for other in list_versions(registry, "sentiment"):
+            if other != version:
+                shutil.rmtree(registry / "sentiment" / other)
+        stop_shadow(registry, "sentiment")
+        set_current(registry, "sentiment", version)
         print(f"   reusing base {version} in {registry}")
         return version
     reviewpulse(
@@ -214,12 +230,13 @@ def feedback(config: WorkerConfig, category: str) -> dict[str, Any]:
     }
 
 
-def alerts_seen(config: WorkerConfig) -> dict[str, int]:
+def alerts_seen(config: WorkerConfig) -> dict[str, Any]:
+    """Alerts raised so far, per kind (the alert engine's table)."""
     ch = connect(config.clickhouse)
     try:
         rows = ch.query("SELECT kind, count() FROM alerts FINAL GROUP BY kind")
-    except Exception:
-        return {}
+    except Exception as error:
+        return {"error": str(error).splitlines()[0][:200]}
     finally:
         ch.close()
     return {str(kind): int(n) for kind, n in rows}
@@ -294,6 +311,7 @@ def main() -> int:
             session_timeout_s=6.0,
             batch_size=256,
             batch_within_s=0.2,
+            alert_interval_s=ALERT_INTERVAL_S,
             model_registry=registry,
             model_version="current",
             model_reload_interval_s=2.0,
@@ -315,8 +333,10 @@ def main() -> int:
             )
             events = produce(config, factory, domain.stream, start)
             _wait_stored(config, worker, "s-", len(events))
+            time.sleep(3 * ALERT_INTERVAL_S)  # let the alert engine look at the new domain
         stream_rated = rated_events(events)
         before_feedback = feedback(config, args.held_out)
+        alerts_during_stream = alerts_seen(config)
         with timer.step("retrain"):
             done = reviewpulse(
                 "retrain", "--data", str(domain.corpus_csv), "--publish-only", "--no-progress",
@@ -326,7 +346,8 @@ def main() -> int:
             gate = json_line(done.stdout, "gate: ")
             if gate is None:
                 raise SystemExit("retrain published no candidate")
-        candidate = next(v for v in list_versions(registry, "sentiment") if v != base)
+        published = [line for line in done.stdout.splitlines() if line.startswith("published ")]
+        candidate = Path(published[-1].split()[1]).name
         with timer.step("shadow on the eval reviews"):
             reviewpulse("shadow", "start", candidate, "--share", "1", *flags[:2])
             wait_for(
@@ -366,7 +387,7 @@ def main() -> int:
         alerts = alerts_seen(config)
         worker.stop()
         with timer.step("evaluate"):
-            figures = evaluate(registry, base, candidate, domain, stream_rated, events)
+            figures = evaluate(registry, base, candidate, domain, config)
     report = {
         "held_out": args.held_out,
         "rated_reviews_streamed": len(stream_rated),
@@ -381,7 +402,7 @@ def main() -> int:
         "promotion": promoted,
         "current_after": current_version(registry, "sentiment"),
         "rating_agreement": {"before": before_feedback, "after": after_feedback},
-        "alerts": alerts,
+        "alerts": {"while_the_new_domain_streamed": alerts_during_stream, "at_the_end": alerts},
         "seconds": timer.steps,
         "command": "python -m bench.adaptation " + " ".join(sys.argv[1:]),
     }
@@ -435,16 +456,18 @@ def _shadow_done(worker: WorkerProcess, total: int) -> bool:
 
 
 def evaluate(
-    registry: Path,
-    base: str,
-    candidate: str,
-    domain: Domain,
-    stream_rated: list[tuple[str, int]],
-    events: list,
+    registry: Path, base: str, candidate: str, domain: Domain, config: WorkerConfig
 ) -> dict[str, Any]:
-    """Offline accuracy of both models and of the tuned char TF-IDF baseline, before (trained
-    on the corpus without the category) and after (plus the rated stream, labels from the
-    ratings, as retrain saw them)."""
+    """Offline accuracy of both models and of the tuned char TF-IDF baseline (C on
+    validation) trained on the same data: before, the corpus without the category; after,
+    plus the rated traffic retrain trained on (read back from ClickHouse and split as retrain
+    split it, from the options in the candidate's card; calibrated on the same validation).
+    ``tfidf_after_all_rated`` also trains on the slices retrain held back: more data than the
+    candidate had, an upper reference."""
+    from model.card import ModelCard
+    from training.retrain import read_traffic
+    from training.traffic import split_traffic
+
     corpus = prepare_data([domain.corpus_csv])
     split = corpus.split
     tests = {"held_out_eval": domain.eval, "corpus_test": split.test}
@@ -452,16 +475,32 @@ def evaluate(
     for name, version in (("base", base), ("candidate", candidate)):
         model = SentimentModel.load(resolve_model_dir(registry, "sentiment", version), threads=2)
         out[name] = {part: accuracy(model, reviews) for part, reviews in tests.items()}
-    by_id = {
-        json.loads(e.value)["review_id"]: r for e, r in zip(events, domain.stream, strict=True)
+    base_card = ModelCard.read(resolve_model_dir(registry, "sentiment", base))
+    options = (
+        ModelCard.read(resolve_model_dir(registry, "sentiment", candidate)).retraining or {}
+    )["options"]
+    traffic = read_traffic(config.clickhouse, datetime.fromisoformat(base_card.created_at))
+    parts = split_traffic(
+        # what retrain read: the stream part (the eval part was replayed after it)
+        [r for r in traffic.reviews if r.review_id.startswith("s-")],
+        corpus_train=[r.text for r in split.train],
+        corpus_eval=[r.text for r in split.validation + split.test],
+        holdback=options["holdback"],
+        validation=options["validation"],
+    )
+    rated = {
+        name: [r.as_review() for r in parts.binary(name)]
+        for name in ("train", "validation", "holdback")
     }
-    rated = [
-        Review(by_id[rid].text, label_from_rating(rating), by_id[rid].category)
-        for rid, rating in stream_rated
-        if label_from_rating(rating) != "neutral"
-    ]
     out["tfidf_before"] = tfidf_accuracy(split.train, split.validation, tests)
-    out["tfidf_after"] = tfidf_accuracy(split.train + rated, split.validation, tests)
+    out["tfidf_after"] = tfidf_accuracy(
+        split.train + rated["train"], split.validation + rated["validation"], tests
+    )
+    out["tfidf_after_all_rated"] = tfidf_accuracy(
+        split.train + rated["train"] + rated["validation"] + rated["holdback"],
+        split.validation,
+        tests,
+    )
     return out
 
 
@@ -491,14 +530,19 @@ def print_table(report: dict[str, Any]) -> None:
     )
     print(
         f"{'':28s} {'before':>8s} {'after':>8s} {'change':>8s} {'TF-IDF before':>14s} "
-        f"{'TF-IDF after':>13s}"
+        f"{'TF-IDF after':>13s} {'TF-IDF all rated':>17s}"
     )
     for label, key in rows:
         b, a = f["base"][key], f["candidate"][key]
         print(
             f"{label:28s} {b:8.4f} {a:8.4f} {100 * (a - b):+7.2f}p "
-            f"{f['tfidf_before'][key]:14.4f} {f['tfidf_after'][key]:13.4f}"
+            f"{f['tfidf_before'][key]:14.4f} {f['tfidf_after'][key]:13.4f} "
+            f"{f['tfidf_after_all_rated'][key]:17.4f}"
         )
+    print(
+        "(TF-IDF: char 1-3-grams + LR, C tuned on validation, trained on the same data as the "
+        "model; 'all rated' also on the traffic retrain held back)"
+    )
     shadow = report["shadow"]
     if shadow:
         print(
@@ -510,6 +554,7 @@ def print_table(report: dict[str, Any]) -> None:
         f"retrain gate: promote={report['retrain_gate']['promote']} "
         f"{report['retrain_gate']['reasons']}; CURRENT after: {report['current_after']}"
     )
+    print("alerts: " + json.dumps(report["alerts"], ensure_ascii=False))
     print("seconds per step: " + json.dumps(report["seconds"], ensure_ascii=False))
 
 

@@ -499,9 +499,13 @@ def sweep_variants(settings: RuleSettings) -> Iterator[tuple[str, RuleSettings]]
         yield f"margin {margin}", with_detector(margin=margin)
     for weight in (10.0, 100.0):
         yield f"prior weight {weight:g}", with_detector(prior_weight=weight)
-    for volume in (8, 20):
+    for volume in (5, 20):
         yield f"min volume {volume}", with_detector(min_volume=volume)
-    for windows, evidence in (((3, 10, 60), (9.0, 7.0, 6.5)), ((5, 15, 60), (9.0, 7.0, 6.5))):
+    for windows, evidence in (
+        ((5, 15, 60), (10.0, 9.0, 8.0)),
+        ((3, 10, 60), (10.0, 9.0, 8.0)),
+        ((2, 5, 15, 60), (10.0, 10.0, 9.0, 8.0)),
+    ):
         label = "windows " + ",".join(map(str, windows))
         yield label, with_detector(windows=windows, evidence=evidence)
 

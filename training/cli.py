@@ -340,8 +340,8 @@ gain more than --min-traffic-gain (and hold at least --min-holdback-reviews rate
 and the candidate's ECE must stay under --max-ece. CURRENT moves only when it passes (never
 with --publish-only, for shadowing first).
 
-Exit codes: 0 promoted (or published with --publish-only and the gate passed), 3 not
-promoted, 4 no rated reviews to learn from."""
+Exit codes: 0 promoted (or published with --publish-only and the gate passed), 2 the corpus
+is not the served model's, 3 not promoted, 4 no rated reviews to learn from."""
 
 
 def _register_retrain(subparsers: argparse._SubParsersAction) -> None:
@@ -466,6 +466,9 @@ def run_retrain(args: argparse.Namespace) -> int:
         except NoRatings as error:
             print(f"retrain: {error}; nothing to learn from.", file=sys.stderr)
             return EXIT_NO_RATINGS
+        except ValueError as error:  # another corpus than the served model's, a 3-class model
+            print(f"retrain: {error}", file=sys.stderr)
+            return 2
         decision = outcome.decision
         promote = decision.promote and not args.publish_only
         print("mix: " + json.dumps(outcome.plan.to_dict(), ensure_ascii=False))

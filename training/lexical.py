@@ -159,9 +159,10 @@ def add_lexical_half(
         "sample_weighted": request.train_weights is not None,
         "validation_accuracy_by_c": fit.validation_accuracy_by_c,
         "validation_by_weight": table,
-        "rule": "C: best validation accuracy (ties: smaller C); weight (the network's share "
-        "of the fused log-odds, 0 = TF-IDF alone, 1 = network alone): best validation "
-        "accuracy (ties: lower log-loss after temperature scaling)",
+        "rule": "LogisticRegression's C with the best validation accuracy (ties: the smaller); "
+        "the weight (the network's share of the fused log-odds, 0 = TF-IDF alone, 1 = network "
+        "alone) with the best validation accuracy (ties: the lower log-loss after temperature "
+        "scaling)",
     }
     card = save_lexical(fit, directory, weight=weight, selection=selection)
     return card, served

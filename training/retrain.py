@@ -243,6 +243,14 @@ def retrain(
         },
         "traffic": {"source": asdict(traffic.source), **parts.summary()},
         "mix": plan.to_dict(),
+        "options": {
+            "holdback": options.holdback,
+            "validation": options.validation,
+            "epochs": options.epochs,
+            "learning_rate": options.learning_rate,
+            "batch_size": options.batch_size,
+            "seed": options.seed,
+        },
     }
     with tempfile.TemporaryDirectory() as tmp:
         fitted = fit(mixed, request, Path(tmp), progress=progress)

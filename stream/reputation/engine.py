@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from stream.events import format_timestamp
+from stream.kafka import Fenced
 from stream.keywords import COMPLAINT_LEXICON_FILE, read_complaint_lexicon
 from stream.reputation import queries
 from stream.reputation.alerts import PENDING, PUBLISHED, alert_event, alert_row, encode_event
@@ -161,7 +162,13 @@ class AlertEngine:
         self.lexicon = Lexicon()
         self._curated = curated_terms()
         self._lexicon_due: datetime | None = None
-        self._baseline = BaselineCache(self._fetch_hours, keep_hours=alerts.alert_baseline_hours)
+        self._baseline = BaselineCache(
+            lambda start, end: queries.fetch_hours(self.clickhouse, start, end),
+            lambda start, end, lexicon: queries.fetch_hour_complaints(
+                self.clickhouse, start, end, lexicon
+            ),
+            keep_hours=alerts.alert_baseline_hours,
+        )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-engine")
         self._lag_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-lag")
         self._lock = asyncio.Lock()
@@ -179,6 +186,14 @@ class AlertEngine:
     def health(self) -> dict[str, Any]:
         return self.status.as_dict()
 
+    def record_failure(self, exc: BaseException) -> None:
+        """Count a failed evaluation (also one that failed before it could start)."""
+        self.status.failures += 1
+        self.status.consecutive_failures += 1
+        self.status.last_error = repr(exc)[:300]
+        if self.metrics is not None:
+            self.metrics.alert_evaluation_failures.inc()
+
     async def evaluate(self, now: datetime | None = None) -> Evaluation:
         """One evaluation at wall-clock ``now`` (default: the clock). Raises if ClickHouse
         or the broker fails; whatever was not published stays pending for the next run."""
@@ -189,12 +204,10 @@ class AlertEngine:
             self.status.last_evaluation_at = now
             try:
                 result = await self._evaluate(now)
+            except Fenced:
+                raise  # not a failure: another member evaluates now
             except Exception as exc:
-                self.status.failures += 1
-                self.status.consecutive_failures += 1
-                self.status.last_error = repr(exc)[:300]
-                if self.metrics is not None:
-                    self.metrics.alert_evaluation_failures.inc()
+                self.record_failure(exc)
                 raise
             finally:
                 elapsed = time.perf_counter() - started
@@ -282,9 +295,6 @@ class AlertEngine:
         if self.metrics is not None:
             self.metrics.pipeline_lag_seconds.set(lag.seconds)
         return lag
-
-    def _fetch_hours(self, start: datetime, end: datetime, lexicon: Lexicon) -> dict:
-        return queries.fetch_hours(self.clickhouse, start, end, lexicon)
 
     async def _judge(
         self, plan: StepPlan, watermark: datetime | None, now: datetime

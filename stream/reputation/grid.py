@@ -103,15 +103,24 @@ def merge_histories(parts: Iterable[Mapping[str, ProductHistory]]) -> dict[str, 
 
 
 @dataclass(frozen=True)
-class MinuteCount:
-    """One product's counts in one minute bucket (the ClickHouse rows, reshaped)."""
+class ProductMinutes:
+    """One product's counts per minute bucket (the ClickHouse rows, one array per column):
+    ``minutes`` are the buckets' Unix seconds; ``complaint`` may be left empty."""
 
     product_id: str
     category: str
-    minute: datetime
-    total: int
-    negative: int
-    complaint: int = 0
+    minutes: Sequence[int]
+    total: Sequence[int]
+    negative: Sequence[int]
+    complaint_minutes: Sequence[int] = ()
+    complaint: Sequence[int] = ()
+
+
+def _place(target: np.ndarray, row: int, minutes: Sequence[int], values: Sequence[int], start: int):
+    if len(minutes):
+        columns = (np.asarray(minutes, dtype=np.int64) - start) // 60
+        keep = (columns >= 0) & (columns < target.shape[1])
+        np.add.at(target[row], columns[keep], np.asarray(values, dtype=float)[keep])
 
 
 class MinuteGrid:
@@ -122,13 +131,13 @@ class MinuteGrid:
         self,
         start: datetime,
         minutes: int,
-        counts: Iterable[MinuteCount],
+        series: Iterable[ProductMinutes],
         history: Mapping[str, ProductHistory],
     ) -> None:
         self.start = start
         self.minutes = minutes
         categories: dict[str, str] = {p: h.category for p, h in history.items()}
-        rows = list(counts)
+        rows = list(series)
         for row in rows:
             categories.setdefault(row.product_id, row.category)
         self.products: list[str] = sorted(categories)
@@ -136,13 +145,12 @@ class MinuteGrid:
         index = {product: i for i, product in enumerate(self.products)}
         shape = (len(self.products), minutes)
         total, negative, complaint = (np.zeros(shape) for _ in range(3))
+        origin = int(start.timestamp())
         for row in rows:
-            column = int((row.minute - start) / MINUTE)
-            if 0 <= column < minutes:
-                i = index[row.product_id]
-                total[i, column] += row.total
-                negative[i, column] += row.negative
-                complaint[i, column] += row.complaint
+            i = index[row.product_id]
+            _place(total, i, row.minutes, row.total, origin)
+            _place(negative, i, row.minutes, row.negative, origin)
+            _place(complaint, i, row.complaint_minutes, row.complaint, origin)
         empty = ProductHistory("")
         base = [history.get(p, empty) for p in self.products]
         self._history = {

@@ -88,10 +88,15 @@ def install_reputation(
     async def evaluate_alerts() -> None:
         if not ownership.holds:
             return
-        try:
-            if publisher.term != ownership.term:
+        if publisher.term != ownership.term:
+            try:
                 await publisher.acquire(ownership.term)
-                log.info("alert evaluator for term %d: producer acquired", ownership.term)
+            except Exception as exc:
+                engine.record_failure(exc)
+                log.exception("could not take the alert producer; retrying at the next tick")
+                return
+            log.info("alert evaluator for term %d: producer acquired", ownership.term)
+        try:
             await engine.evaluate()
         except Fenced:
             ownership.fenced()

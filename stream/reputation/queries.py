@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from stream.reputation.alerts import ALERT_COLUMNS, PENDING
-from stream.reputation.grid import MinuteCount, ProductHistory, floor_minute
+from stream.reputation.grid import ProductHistory, ProductMinutes, floor_minute
 from stream.reputation.incidents import OpenIncident
 from stream.reputation.lexicon import KeywordStat, Lexicon
 from stream.reputation.rules import AlertKind, SubjectType
@@ -54,80 +54,85 @@ def fetch_watermark(ch: ClickHouse, now: datetime) -> datetime | None:
     return as_utc(newest) if count else None
 
 
+def _series_sql(table: str, start: datetime, end: datetime, bucket: str, where: str = "") -> str:
+    """Per product: arrays of bucket (Unix seconds), reviews and negative reviews (or, for
+    the keyword table, complaint reviews), merged per minute first (a review lives in one
+    minute). One row per product keeps the result small for either backend to decode."""
+    extra = f" AND {where}" if where else ""
+    counts = (
+        "toUInt32(uniqExactMerge(reviews)) AS t, "
+        "toUInt32(uniqExactMergeIf(reviews, sentiment = 'negative')) AS n"
+        if table == SENTIMENT_TABLE
+        else "toUInt32(uniqExactMerge(reviews)) AS t, toUInt32(0) AS n"
+    )
+    return f"""
+SELECT product_id, any(cc), groupArray(b), groupArray(tt), groupArray(nn)
+FROM (
+    SELECT product_id, b, any(c) AS cc, sum(t) AS tt, sum(n) AS nn
+    FROM (
+        SELECT product_id, any(category) AS c, toUInt32({bucket}) AS b, {counts}
+        FROM {table}
+        WHERE minute >= {ts(start)} AND minute < {ts(end)}{extra}
+        GROUP BY product_id, minute
+    )
+    GROUP BY product_id, b
+)
+GROUP BY product_id
+"""
+
+
 def fetch_minutes(
     ch: ClickHouse, start: datetime, end: datetime, lexicon: Lexicon
-) -> list[MinuteCount]:
+) -> list[ProductMinutes]:
     """Per product and minute in ``[start, end)``: reviews, negative reviews, and negative
     reviews with complaint keywords (``lexicon``)."""
-    counts: dict[tuple[str, datetime], list] = {}
-    for product_id, category, minute, sentiment, n in ch.query(
-        f"""
-SELECT product_id, any(category), minute, sentiment, uniqExactMerge(reviews)
-FROM {SENTIMENT_TABLE}
-WHERE minute >= {ts(start)} AND minute < {ts(end)}
-GROUP BY product_id, minute, sentiment
-"""
-    ):
-        entry = counts.setdefault((product_id, as_utc(minute)), [category, 0, 0, 0])
-        entry[1] += int(n)
-        if sentiment == "negative":
-            entry[2] += int(n)
-    for product_id, minute, n in ch.query(
-        f"""
-SELECT product_id, minute, uniqExactMerge(reviews)
-FROM {KEYWORD_TABLE}
-WHERE minute >= {ts(start)} AND minute < {ts(end)} AND {complaint_condition(lexicon)}
-GROUP BY product_id, minute
-"""
-    ):
-        entry = counts.get((product_id, as_utc(minute)))
-        if entry is not None:
-            entry[3] += int(n)
+    complaints = {
+        product_id: (minutes, counts)
+        for product_id, _, minutes, counts, _ in ch.query(
+            _series_sql(KEYWORD_TABLE, start, end, "minute", complaint_condition(lexicon))
+        )
+    }
     return [
-        MinuteCount(product, category, minute, total, negative, complaint)
-        for (product, minute), (category, total, negative, complaint) in counts.items()
+        ProductMinutes(
+            product_id,
+            category,
+            minutes,
+            total,
+            negative,
+            *complaints.get(product_id, ((), ())),
+        )
+        for product_id, category, minutes, total, negative in ch.query(
+            _series_sql(SENTIMENT_TABLE, start, end, "minute")
+        )
     ]
 
 
 def fetch_hours(
-    ch: ClickHouse, start: datetime, end: datetime, lexicon: Lexicon
+    ch: ClickHouse, start: datetime, end: datetime
 ) -> dict[datetime, dict[str, ProductHistory]]:
-    """Per hour in ``[start, end)`` (hour-aligned) and product: the same three counts."""
-    hours: dict[datetime, dict[str, ProductHistory]] = {}
-    for hour, product_id, category, total, negative in ch.query(
-        f"""
-SELECT hour, product_id, any(category), sum(n), sumIf(n, sentiment = 'negative')
-FROM (
-    SELECT toStartOfHour(minute) AS hour, product_id, category, sentiment,
-           uniqExactMerge(reviews) AS n
-    FROM {SENTIMENT_TABLE}
-    WHERE minute >= {ts(start)} AND minute < {ts(end)}
-    GROUP BY hour, product_id, category, minute, sentiment
-)
-GROUP BY hour, product_id
-"""
+    """Per hour in ``[start, end)`` (hour-aligned) and product: reviews and negative ones."""
+    hours: dict[int, dict[str, ProductHistory]] = {}
+    for product_id, category, stamps, total, negative in ch.query(
+        _series_sql(SENTIMENT_TABLE, start, end, "toStartOfHour(minute)")
     ):
-        hours.setdefault(as_utc(hour), {})[product_id] = ProductHistory(
-            category, int(total), int(negative)
+        for stamp, t, n in zip(stamps, total, negative, strict=True):
+            hours.setdefault(stamp, {})[product_id] = ProductHistory(category, int(t), int(n))
+    return {as_utc(datetime.fromtimestamp(h, UTC)): v for h, v in hours.items()}
+
+
+def fetch_hour_complaints(
+    ch: ClickHouse, start: datetime, end: datetime, lexicon: Lexicon
+) -> dict[datetime, dict[str, int]]:
+    """Per hour in ``[start, end)`` and product: negative reviews with complaint keywords."""
+    hours: dict[int, dict[str, int]] = {}
+    for product_id, _, stamps, counts, _ in ch.query(
+        _series_sql(
+            KEYWORD_TABLE, start, end, "toStartOfHour(minute)", complaint_condition(lexicon)
         )
-    for hour, product_id, complaints in ch.query(
-        f"""
-SELECT hour, product_id, sum(n)
-FROM (
-    SELECT toStartOfHour(minute) AS hour, product_id, uniqExactMerge(reviews) AS n
-    FROM {KEYWORD_TABLE}
-    WHERE minute >= {ts(start)} AND minute < {ts(end)} AND {complaint_condition(lexicon)}
-    GROUP BY hour, product_id, minute
-)
-GROUP BY hour, product_id
-"""
     ):
-        products = hours.setdefault(as_utc(hour), {})
-        current = products.get(product_id, ProductHistory(""))
-        products[product_id] = ProductHistory(
-            current.category, current.total, current.negative, int(complaints)
-        )
-    return hours
+        for stamp, count in zip(stamps, counts, strict=True):
+            hours.setdefault(stamp, {})[product_id] = int(count)
+    return {as_utc(datetime.fromtimestamp(h, UTC)): v for h, v in hours.items()}
 
 
 def fetch_keyword_stats(

@@ -252,3 +252,9 @@ def test_retrain_publishes_a_candidate_with_its_sources_and_gate(
     # The candidate was built after these reviews were stored: fine-tuning it (the default
     # window: since its build) finds nothing new to learn from.
     assert main([*common, "--model-version", candidate]) == EXIT_NO_RATINGS
+    # Another corpus than the served model's would leak into its test split: refused.
+    other = corpus.with_name("other.csv")
+    lines = corpus.read_text(encoding="utf-8").splitlines()[:-50]
+    other.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main([*common, "--data", str(other)]) == 2
+    assert "not the one the served model" in capsys.readouterr().err

@@ -234,10 +234,13 @@ def test_pending_alerts_are_published_after_a_failed_publish(
 
     dead = config.kafka.model_copy(update={"kafka_broker": f"127.0.0.1:{free_port()}"})
     unreachable = KafkaAlertPublisher(dead, timeout_s=2.0)
-    broken = AlertEngine(config.alerts, ch, unreachable)
+    metrics = Metrics()
+    broken = AlertEngine(config.alerts, ch, unreachable, metrics=metrics)
     with pytest.raises(DeliveryError):
         evaluate(broken, now)
     assert broken.health()["consecutive_failures"] == 1
+    assert "DeliveryError" in broken.health()["last_error"]
+    assert metrics.alert_evaluation_failures._value.get() == 1
     broken.close()
     unreachable.close()
     [pending] = alerts_in_table(ch)

@@ -12,13 +12,19 @@ from stream.reputation.grid import (
     MAX_STEPS,
     MINUTE,
     REEVALUATE,
-    MinuteCount,
     MinuteGrid,
     ProductHistory,
+    ProductMinutes,
     floor_hour,
     plan_steps,
 )
-from stream.reputation.lexicon import KeywordStat, Lexicon, keyword_lift, learn_lexicon
+from stream.reputation.lexicon import (
+    KeywordStat,
+    LearnedWord,
+    Lexicon,
+    keyword_lift,
+    learn_lexicon,
+)
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -53,22 +59,25 @@ def test_a_gap_longer_than_the_catch_up_is_skipped_and_reported() -> None:
 
 def grid() -> MinuteGrid:
     start = T0 - 10 * MINUTE
-    counts = [
-        MinuteCount("p1", "手机", start + i * MINUTE, total=6, negative=1, complaint=0)
-        for i in range(10)
+    stamp = int(start.timestamp())
+    minutes = [stamp + 60 * i for i in range(10)]
+    series = [
+        # p1: 6 reviews a minute, 1 negative; its last minute 3 more negative, 2 complaints.
+        ProductMinutes("p1", "手机", minutes, [6] * 10, [1] * 9 + [4], [minutes[-1]], [2]),
+        ProductMinutes("p2", "衣服", [minutes[-2]], [4], [4], [minutes[-2]], [4]),
+        ProductMinutes("p4", "衣服", [stamp - 60, stamp + 600], [5, 5], [5, 5]),  # off-grid
     ]
-    counts += [MinuteCount("p1", "手机", T0 - MINUTE, total=0, negative=3, complaint=2)]
-    counts += [MinuteCount("p2", "衣服", T0 - 2 * MINUTE, total=4, negative=4, complaint=4)]
     history = {
         "p1": ProductHistory("手机", 1000, 150, 30),
         "p3": ProductHistory("书籍", 50, 5, 1),
     }
-    return MinuteGrid(start, 10, counts, history)
+    return MinuteGrid(start, 10, series, history)
 
 
 def test_grid_windows_and_baselines() -> None:
     g = grid()
-    assert g.products == ["p1", "p2", "p3"] and g.categories == ["手机", "衣服", "书籍"]
+    assert g.products == ["p1", "p2", "p3", "p4"]
+    assert g.categories == ["手机", "衣服", "书籍", "衣服"]
     step = g.step(T0 - MINUTE, (2, 5, 10), end=T0)
     assert step.end == T0
     # p1: 6 reviews a minute, 1 negative; its last minute has 3 more negative, 2 complaints.
@@ -83,49 +92,55 @@ def test_grid_windows_and_baselines() -> None:
     assert step.negative.hits[1].tolist() == [4, 4, 4]
     assert step.negative.total[2].tolist() == [0, 0, 0]
     assert step.negative.base_total[2].tolist() == [50, 50, 50]
+    assert step.negative.total[3].tolist() == [0, 0, 0]  # its minutes lie outside the grid
 
 
 def test_an_earlier_step_cuts_earlier_windows() -> None:
     step = grid().step(T0 - 6 * MINUTE, (2, 5, 10), end=T0 - 5 * MINUTE)
     assert step.negative.total[0].tolist() == [12, 30, 30]  # the grid starts 5 minutes before
+    assert step.negative.base_total[0].tolist() == [1018, 1000, 1000]
     with pytest.raises(ValueError):
         grid().step(T0, (2,), end=T0)
 
 
 def test_the_baseline_cache_reads_each_settled_hour_once() -> None:
-    calls: list[tuple[datetime, datetime]] = []
+    calls: list[tuple[str, datetime, datetime]] = []
 
-    def fetch(start: datetime, end: datetime, lexicon: Lexicon) -> dict:
-        calls.append((start, end))
-        hours = {}
-        hour = start
+    def hours(start: datetime, end: datetime) -> list[datetime]:
+        found, hour = [], start
         while hour < end:
-            hours[hour] = {"p1": ProductHistory("手机", 10, 2, 1)}
+            found.append(hour)
             hour += timedelta(hours=1)
-        return hours
+        return found
 
-    cache = BaselineCache(fetch, keep_hours=24)
+    def counts(start: datetime, end: datetime) -> dict:
+        calls.append(("counts", start, end))
+        return {h: {"p1": ProductHistory("手机", 10, 2)} for h in hours(start, end)}
+
+    def complaints(start: datetime, end: datetime, lexicon: Lexicon) -> dict:
+        calls.append(("complaints", start, end))
+        return {h: {"p1": 1 + lexicon.size} for h in hours(start, end)}
+
+    cache = BaselineCache(counts, complaints, keep_hours=24)
     watermark = floor_hour(T0) + 30 * MINUTE
     end = floor_hour(T0)
     start = end - timedelta(hours=24)
     lexicon = Lexicon()
-    assert cache.history(start, end, watermark, lexicon)["p1"] == ProductHistory(
-        "手机", 240, 48, 24
-    )
-    assert calls == [(start, end)]
+    assert cache.history(start, end, watermark, lexicon) == {
+        "p1": ProductHistory("手机", 240, 48, 24)
+    }
+    assert calls == [("counts", start, end), ("complaints", start, end)]
     # An hour later: only the new hour and the one not settled before are read.
-    later = cache.history(
-        start + timedelta(hours=1),
-        end + timedelta(hours=1),
-        watermark + timedelta(hours=1),
-        lexicon,
-    )
+    hour = timedelta(hours=1)
+    later = cache.history(start + hour, end + hour, watermark + hour, lexicon)
     assert later["p1"].total == 240
-    assert calls[1] == (end - timedelta(hours=1), end + timedelta(hours=1))
-    # A new lexicon changes complaint counts: everything is read again.
-    learned = Lexicon({"手机": ()})
-    cache.history(start, end, watermark, learned)
-    assert calls[2] == (start, end)
+    assert calls[2:] == [("counts", end - hour, end + hour), ("complaints", end - hour, end + hour)]
+    # A relearned lexicon that differs: complaint counts are read again, review counts not.
+    learned = Lexicon({"手机": (LearnedWord("发烫", 30, 31, 9.0),)})
+    again = cache.history(start + hour, end + hour, watermark + hour, learned)
+    assert again["p1"].complaint == 48
+    # Only the one unsettled hour of review counts is read again.
+    assert calls[4:] == [("counts", end, end + hour), ("complaints", start + hour, end + hour)]
 
 
 def test_keyword_lift_and_learning() -> None:

@@ -190,33 +190,32 @@ def test_alert_engine_reads(any_clickhouse: ClickHouse) -> None:
     assert queries.fetch_watermark(ch, now - timedelta(days=3)) is None
 
     hour_ago = minute - timedelta(minutes=59)
-    counts = queries.fetch_minutes(ch, hour_ago, minute + timedelta(minutes=1), Lexicon())
-    totals = {}
-    for c in counts:
-        t = totals.setdefault(c.product_id, [0, 0, 0])
-        t[0] += c.total
-        t[1] += c.negative
-        t[2] += c.complaint
+
+    def totals(lexicon: Lexicon) -> dict[str, list[int]]:
+        series = queries.fetch_minutes(ch, hour_ago, minute + timedelta(minutes=1), lexicon)
+        assert {s.category for s in series} == {"手机"}
+        return {s.product_id: [sum(s.total), sum(s.negative), sum(s.complaint)] for s in series}
+
     # A: 4 negative (3 complaints) of 10; B: 2 negative complaints.
-    assert totals == {"A": [10, 4, 3], "B": [2, 2, 2]}
-    assert {c.category for c in counts} == {"手机"}
-    assert max(c.minute for c in counts) == floor_minute(now - timedelta(minutes=5))
+    assert totals(Lexicon()) == {"A": [10, 4, 3], "B": [2, 2, 2]}
+    series = queries.fetch_minutes(ch, hour_ago, minute + timedelta(minutes=1), Lexicon())
+    newest = max(max(s.minutes) for s in series)
+    assert newest == int(floor_minute(now - timedelta(minutes=5)).timestamp())
 
     # A learned word of the category turns A's plain negative review into a complaint.
     plain = next(r for r in rows if r.sentiment == "negative" and not r.complaint_keywords)
     word = plain.keywords[0]
     learned = Lexicon({"手机": (LearnedWord(word, 1, 1, 9.0),)})
-    counts = queries.fetch_minutes(ch, hour_ago, minute + timedelta(minutes=1), learned)
-    assert sum(c.complaint for c in counts if c.product_id == "A") == 4
+    assert totals(learned)["A"] == [10, 4, 4]
 
-    hours = queries.fetch_hours(
-        ch, floor_hour(now) - timedelta(hours=48), floor_hour(now) + timedelta(hours=1), Lexicon()
-    )
-    a = [h["A"] for h in hours.values() if "A" in h]
+    span = (floor_hour(now) - timedelta(hours=48), floor_hour(now) + timedelta(hours=1))
+    a = [h["A"] for h in queries.fetch_hours(ch, *span).values() if "A" in h]
     assert sum(h.total for h in a) == 24
     assert sum(h.negative for h in a) == 7
-    assert sum(h.complaint for h in a) == 5
     assert {h.category for h in a} == {"手机"}
+    complaints = queries.fetch_hour_complaints(ch, *span, Lexicon())
+    assert sum(h.get("A", 0) for h in complaints.values()) == 5
+    assert all(hour.minute == 0 for hour in complaints)
 
     top = queries.fetch_top_complaints(ch, "A", hour_ago, minute + timedelta(minutes=1), Lexicon())
     assert sorted(top) == [("漏水", 3), ("质量差", 3), ("退货", 3)]

@@ -256,5 +256,6 @@ def test_retrain_publishes_a_candidate_with_its_sources_and_gate(
     other = corpus.with_name("other.csv")
     lines = corpus.read_text(encoding="utf-8").splitlines()[:-50]
     other.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert main([*common, "--data", str(other)]) == 2
+    assert common[1:3] == ["--data", str(corpus)]
+    assert main([common[0], "--data", str(other), *common[3:]]) == 2
     assert "not the one the served model" in capsys.readouterr().err

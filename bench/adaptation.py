@@ -40,7 +40,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -62,9 +61,8 @@ from model.registry import (
 from stream.config import PROJECT_ROOT, WorkerConfig
 from stream.kafka import AckedProducer
 from stream.local.clickhouse_server import ClickHouseServer
-from stream.local.processes import free_port
 from stream.local.tansu import TansuBroker
-from stream.local.worker import WorkerProcess, wait_for
+from stream.local.worker import WorkerProcess, scratch_config, wait_for
 from stream.replay import EventFactory, SourceReview
 from stream.sink.connection import connect
 from training.data import Review, load_file
@@ -298,29 +296,17 @@ def main() -> int:
             server = None
             if args.backend == "native":
                 server = stack.enter_context(ClickHouseServer(run_dir / "clickhouse"))
-        token = uuid.uuid4().hex[:8]
-        config = WorkerConfig.resolve(
-            kafka_broker=broker.bootstrap,
-            input_topic=f"adapt.created.{token}",
-            output_topic=f"adapt.sentiment.{token}",
-            dlq_topic=f"adapt.dlq.{token}",
-            alerts_topic=f"adapt.alerts.{token}",
-            app_id=f"adapt-{token}",
-            worker_data_dir=run_dir / "worker",
+        config = scratch_config(
+            "adapt",
+            bootstrap=broker.bootstrap,
+            data_dir=run_dir,
+            clickhouse=server,
             topic_partitions=2,
-            session_timeout_s=6.0,
             batch_size=256,
-            batch_within_s=0.2,
             alert_interval_s=ALERT_INTERVAL_S,
             model_registry=registry,
             model_version="current",
             model_reload_interval_s=2.0,
-            clickhouse_backend=args.backend,
-            clickhouse_host=server.host if server else "127.0.0.1",
-            clickhouse_port=server.port if server else 9000,
-            clickhouse_database=f"adapt_{token}",
-            chdb_path=run_dir / "chdb",
-            web_port=free_port(),
         )
         flags = _service_flags(config)
         factory = EventFactory(seed=11, id_prefix="s", products_per_category=8)

@@ -18,7 +18,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,9 +27,8 @@ from model.registry import publish, resolve_model_dir, start_shadow, stop_shadow
 from stream.config import PROJECT_ROOT, WorkerConfig
 from stream.kafka import AckedProducer
 from stream.local.clickhouse_server import ClickHouseServer
-from stream.local.processes import free_port
 from stream.local.tansu import TansuBroker
-from stream.local.worker import WorkerProcess
+from stream.local.worker import WorkerProcess, scratch_config
 from stream.metrics import read_samples
 from stream.replay import EventFactory, cycle_sources, read_corpus
 
@@ -139,24 +137,13 @@ def main() -> int:
                     start_shadow(registry, NAME, "v2", share)
                 else:
                     stop_shadow(registry, NAME)
-                token = uuid.uuid4().hex[:8]
-                config = WorkerConfig.resolve(
-                    kafka_broker=broker.bootstrap,
-                    input_topic=f"bench.created.{token}",
-                    output_topic=f"bench.sentiment.{token}",
-                    dlq_topic=f"bench.dlq.{token}",
-                    alerts_topic=f"bench.alerts.{token}",
-                    app_id=f"bench-{token}",
-                    worker_data_dir=root / "worker",
-                    session_timeout_s=6.0,
+                config = scratch_config(
+                    "bench",
+                    bootstrap=broker.bootstrap,
+                    data_dir=root,
+                    clickhouse=server,
                     batch_size=args.batch_size,
-                    batch_within_s=0.2,
-                    clickhouse_backend="native",
-                    clickhouse_host=server.host,
-                    clickhouse_port=server.port,
-                    clickhouse_database=f"bench_{token}",
                     model_registry=registry,
-                    web_port=free_port(),
                 )
                 figures = run(config, events, len(events), root)
                 results.append({"shadow_share": share, **figures})

@@ -14,7 +14,6 @@ import argparse
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,9 +21,8 @@ from model.corpus import SHIPPED_CORPUS
 from stream.config import WorkerConfig
 from stream.kafka import AckedProducer
 from stream.local.clickhouse_server import ClickHouseServer
-from stream.local.processes import free_port
 from stream.local.tansu import TansuBroker
-from stream.local.worker import WorkerProcess
+from stream.local.worker import WorkerProcess, scratch_config
 from stream.metrics import read_samples
 from stream.replay import EventFactory, cycle_sources, read_corpus
 from stream.sink.connection import connect
@@ -59,26 +57,14 @@ def main() -> int:
             try:
                 codes = []
                 for size in [int(part) for part in args.batch_sizes.split(",")]:
-                    token = uuid.uuid4().hex[:8]
-                    config = WorkerConfig.resolve(
-                        kafka_broker=broker.bootstrap,
-                        input_topic=f"bench.created.{token}",
-                        output_topic=f"bench.sentiment.{token}",
-                        dlq_topic=f"bench.dlq.{token}",
-                        alerts_topic=f"bench.alerts.{token}",
-                        app_id=f"bench-{token}",
-                        worker_data_dir=root / "worker",
+                    config = scratch_config(
+                        "bench",
+                        bootstrap=broker.bootstrap,
+                        data_dir=root,
+                        clickhouse=server,
                         topic_partitions=args.partitions,
-                        session_timeout_s=6.0,
                         batch_size=size,
-                        batch_within_s=0.2,
                         model_max_length=args.max_length,
-                        clickhouse_backend=args.backend,
-                        clickhouse_host=server.host if server else "127.0.0.1",
-                        clickhouse_port=server.port if server else 9000,
-                        clickhouse_database=f"bench_{token}",
-                        chdb_path=root / f"chdb-{token}",
-                        web_port=free_port(),
                     )
                     codes.append(run(config, args, root))
                     print()

@@ -13,13 +13,49 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from stream.config import PROJECT_ROOT, WorkerConfig
-from stream.local.processes import stop_process
+from stream.local.clickhouse_server import ClickHouseServer
+from stream.local.processes import free_port, stop_process
+
+
+def scratch_config(
+    prefix: str,
+    *,
+    bootstrap: str,
+    data_dir: Path,
+    clickhouse: ClickHouseServer | None = None,
+    **overrides: Any,
+) -> WorkerConfig:
+    """A worker configuration of its own, for one benchmark run: topics, consumer group and
+    database named with a fresh token, short group timeouts (Tansu defect C), a free web port,
+    and ``clickhouse`` (native) or a chdb directory under ``data_dir`` (embedded). Flat
+    ``overrides`` win."""
+    token = uuid.uuid4().hex[:8]
+    values: dict[str, Any] = {
+        "kafka_broker": bootstrap,
+        "input_topic": f"{prefix}.created.{token}",
+        "output_topic": f"{prefix}.sentiment.{token}",
+        "dlq_topic": f"{prefix}.dlq.{token}",
+        "alerts_topic": f"{prefix}.alerts.{token}",
+        "app_id": f"{prefix}-{token}",
+        "worker_data_dir": data_dir / "worker",
+        "session_timeout_s": 6.0,
+        "batch_within_s": 0.2,
+        "clickhouse_backend": "embedded" if clickhouse is None else "native",
+        "clickhouse_database": f"{prefix}_{token}",
+        "chdb_path": data_dir / f"chdb-{token}",
+        "web_port": free_port(),
+    }
+    if clickhouse is not None:
+        values["clickhouse_host"] = clickhouse.host
+        values["clickhouse_port"] = clickhouse.port
+    return WorkerConfig.resolve(**{**values, **overrides})
 
 
 class WorkerExited(RuntimeError):

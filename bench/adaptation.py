@@ -58,7 +58,7 @@ from model.registry import (
     set_current,
     stop_shadow,
 )
-from stream.config import PROJECT_ROOT, WorkerConfig
+from stream.config import PROJECT_ROOT, WorkerConfig, config_flags
 from stream.kafka import AckedProducer
 from stream.local.clickhouse_server import ClickHouseServer
 from stream.local.tansu import TansuBroker
@@ -400,15 +400,8 @@ def main() -> int:
 
 
 def _service_flags(config: WorkerConfig) -> list[str]:
-    ch = config.clickhouse
-    return [
-        "--model-registry", str(config.model.model_registry),
-        "--clickhouse-backend", ch.clickhouse_backend,
-        "--clickhouse-host", ch.clickhouse_host,
-        "--clickhouse-port", str(ch.clickhouse_port),
-        "--clickhouse-database", ch.clickhouse_database,
-        "--chdb-path", str(ch.chdb_path),
-    ]  # fmt: skip
+    """The registry and ClickHouse flags of the CLI commands the benchmark runs."""
+    return ["--model-registry", str(config.model.model_registry), *config_flags(config.clickhouse)]
 
 
 def _wait_stored(config: WorkerConfig, worker: WorkerProcess, prefix: str, total: int) -> None:

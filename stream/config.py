@@ -400,6 +400,16 @@ def route(
     return split
 
 
+def config_flags(*configs: ConfigSection) -> list[str]:
+    """The flags that make a command resolve exactly these sections' values: the inverse of
+    :func:`add_config_arguments`, for driving commands from code (benchmarks, tests)."""
+    return [
+        f"--{name.replace('_', '-')}={value}"
+        for config in configs
+        for name, value in config.model_dump().items()
+    ]
+
+
 def config_env(*configs: ConfigSection) -> dict[str, str]:
     """This process's environment with every field of ``configs`` as a ``REVIEWPULSE_*``
     variable (and no other), so a child process resolves exactly these values."""

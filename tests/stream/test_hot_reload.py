@@ -22,7 +22,7 @@ import pytest
 
 from model.registry import set_current, start_shadow
 from stream.cli import main
-from stream.config import KafkaConfig, WorkerConfig
+from stream.config import KafkaConfig, WorkerConfig, config_flags
 from stream.metrics import read_samples
 from stream.replay import ReplayEvent
 from stream.serving.shadow import in_share
@@ -188,7 +188,7 @@ def test_current_moves_under_load_and_a_broken_version_is_refused(
     assert {served for _, served, _, _ in shadow_rows} == {"v2"}
     ch.close()
     capsys.readouterr()
-    flags = ["--model-registry", str(registry), "--served", "v2", *_ch(config)]
+    flags = ["--model-registry", str(registry), "--served", "v2", *config_flags(config.clickhouse)]
     assert main(["shadow", "status", "--json", *flags]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["reviews"] == len(shadow_rows) and status["rated"] > 0
@@ -244,11 +244,3 @@ def test_shadow_on_the_embedded_backend(
         assert same >= 0.99 * rows  # the same network
     finally:
         ch.close()
-
-
-def _ch(config: WorkerConfig) -> list[str]:
-    return [
-        f"--{name.replace('_', '-')}={value}"
-        for name, value in config.clickhouse.model_dump().items()
-        if name != "clickhouse_password"
-    ]

@@ -16,7 +16,7 @@ from model.card import ModelCard
 from model.corpus import SHIPPED_CORPUS
 from model.registry import current_version, list_versions, publish, resolve_model_dir
 from stream.cli import main
-from stream.config import WorkerConfig
+from stream.config import WorkerConfig, config_flags
 from stream.sink.connection import connect
 from stream.sink.migrations import migrate
 from stream.sink.store import ReviewStore
@@ -115,17 +115,6 @@ def test_a_rating_maps_to_the_training_label() -> None:
 # --- the command --------------------------------------------------------------------------------
 
 
-def _clickhouse_flags(config: WorkerConfig) -> list[str]:
-    ch = config.clickhouse
-    return [
-        "--clickhouse-backend", ch.clickhouse_backend,
-        "--clickhouse-host", ch.clickhouse_host,
-        "--clickhouse-port", str(ch.clickhouse_port),
-        "--clickhouse-database", ch.clickhouse_database,
-        "--chdb-path", str(ch.chdb_path),
-    ]  # fmt: skip
-
-
 @pytest.mark.clickhouse
 @pytest.mark.parametrize("backend", ["native", "embedded"])
 def test_no_ratings_exits_with_a_clear_message(
@@ -137,7 +126,9 @@ def test_no_ratings_exits_with_a_clear_message(
         migrate(ch)
     finally:
         ch.close()
-    code = main(["retrain", "--since", "all", *_clickhouse_flags(config)])  # the shipped model
+    code = main(
+        ["retrain", "--since", "all", *config_flags(config.clickhouse)]
+    )  # the shipped model
     err = capsys.readouterr().err
     assert code == EXIT_NO_RATINGS
     assert "no rated reviews" in err and config.clickhouse.clickhouse_database in err
@@ -225,7 +216,7 @@ def test_retrain_publishes_a_candidate_with_its_sources_and_gate(
     common = [
         "retrain", "--data", str(corpus), "--model-registry", str(tiny_served),
         "--model-threads", "1", "--no-progress", "--epochs", "2", "--learning-rate", "1e-3",
-        "--min-holdback-reviews", "20", "--max-ece", "0.5", *_clickhouse_flags(config),
+        "--min-holdback-reviews", "20", "--max-ece", "0.5", *config_flags(config.clickhouse),
     ]  # fmt: skip
     code = main([*common, "--publish-only"])
     out = capsys.readouterr().out

@@ -19,7 +19,7 @@ from model.labels import BINARY_SENTIMENTS, label_from_rating
 from model.predictor import Prediction
 from model.profile import TrafficProfile, profile_of
 from stream.cli import main
-from stream.config import ModelConfig, MonitorConfig, WorkerConfig
+from stream.config import ModelConfig, MonitorConfig, WorkerConfig, config_flags
 from stream.metrics import Metrics, read_samples
 from stream.monitoring.health import evaluate_model_health, refresh_agreement_gauge
 from stream.monitoring.queries import read_feedback, read_traffic
@@ -343,11 +343,8 @@ def test_reviewpulse_report_model(
     model_dir = tmp_path / "registry" / "sentiment" / "v1"
     model_dir.mkdir(parents=True)
     card_with(reference()).write(model_dir)
-    c = config.clickhouse
     flags = [
-        "--clickhouse-backend", backend, "--clickhouse-host", c.clickhouse_host,
-        "--clickhouse-port", str(c.clickhouse_port), "--clickhouse-database",
-        c.clickhouse_database, "--chdb-path", str(c.chdb_path),
+        *config_flags(config.clickhouse),
         "--model-registry", str(tmp_path / "registry"), "--model-version", "v1",
         "--monitor-min-reviews", "50",
     ]  # fmt: skip

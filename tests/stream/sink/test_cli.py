@@ -5,24 +5,14 @@ from __future__ import annotations
 import pytest
 
 from stream.cli import build_parser, main
-from stream.config import ClickHouseConfig
-
-
-def backend_flags(config: ClickHouseConfig) -> list[str]:
-    return [
-        "--clickhouse-backend", config.clickhouse_backend,
-        "--clickhouse-host", config.clickhouse_host,
-        "--clickhouse-port", str(config.clickhouse_port),
-        "--clickhouse-database", config.clickhouse_database,
-        "--chdb-path", str(config.chdb_path),
-    ]  # fmt: skip
+from stream.config import ClickHouseConfig, config_flags
 
 
 @pytest.mark.clickhouse
 def test_migrate_then_sql_prints_the_rows(
     backend_config: ClickHouseConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    flags = backend_flags(backend_config)
+    flags = config_flags(backend_config)
     assert main(["migrate", *flags]) == 0
     first = capsys.readouterr().out
     assert "applied 0001_reviews" in first and "0 of" in first.splitlines()[-1]

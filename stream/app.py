@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import faust
 
+from stream.access import WebAccess
 from stream.config import BatchConfig, KafkaConfig, WebConfig
+from stream.web import access_middleware
 
 
 def create_app(kafka: KafkaConfig, batch: BatchConfig, web: WebConfig) -> faust.App:
     """A ``faust.App`` on Kafka or Tansu: acks from all replicas, offsets committed only
-    for acked events, no tables (ClickHouse holds all state; Tansu defect A)."""
+    for acked events, no tables (ClickHouse holds all state; Tansu defect A). Memory under
+    a backlog is bounded by the stream buffer and the fetch sizes; the web server reads
+    bodies up to ``predict_max_body_bytes`` and checks every request's access
+    (``stream.access``)."""
     kafka.worker_data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes one level only
     return faust.App(
         kafka.app_id,
@@ -23,12 +28,15 @@ def create_app(kafka: KafkaConfig, batch: BatchConfig, web: WebConfig) -> faust.
         store="memory://",
         datadir=str(kafka.worker_data_dir / kafka.app_id),
         topic_partitions=kafka.topic_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=kafka.topic_replication_factor,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=kafka.session_timeout_s,
         broker_heartbeat_interval=kafka.heartbeat_interval_s,
         broker_commit_interval=kafka.commit_interval_s,
+        stream_buffer_maxsize=kafka.stream_buffer_maxsize,
+        consumer_max_fetch_size=kafka.consumer_max_fetch_bytes,
+        broker_max_poll_records=kafka.consumer_max_poll_records,
         producer_acks=-1,
         producer_request_timeout=batch.sink_timeout_s,
         web_enabled=True,
@@ -36,4 +44,8 @@ def create_app(kafka: KafkaConfig, batch: BatchConfig, web: WebConfig) -> faust.
         web_host=web.web_host,
         web_port=web.web_port,
         web_in_thread=False,
+        web_application_options={
+            "client_max_size": web.predict_max_body_bytes,
+            "middlewares": [access_middleware(WebAccess.of(web))],
+        },
     )

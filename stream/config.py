@@ -48,12 +48,39 @@ class KafkaConfig(ConfigSection):
     dlq_topic: str = Field("review.dead-letter", description="Topic of dead-lettered input.")
     alerts_topic: str = Field("review.alerts", description="Topic of quality alerts.")
     topic_partitions: int = Field(4, ge=1, description="Partitions for topics this app creates.")
+    topic_replication_factor: int = Field(
+        1,
+        ge=1,
+        description="Replication factor for topics this app creates (3 on a production Kafka "
+        "cluster; 1 on a single broker).",
+    )
     app_id: str = Field("reviewpulse", description="Faust app id; also the consumer group.")
     session_timeout_s: float = Field(
         10.0, gt=0, description="Consumer group session timeout (short: Tansu joins take ~half)."
     )
     heartbeat_interval_s: float = Field(1.0, gt=0, description="Consumer heartbeat interval.")
     commit_interval_s: float = Field(1.0, gt=0, description="How often acked offsets commit.")
+    stream_buffer_maxsize: int = Field(
+        1024,
+        ge=1,
+        description="Most fetched but unprocessed messages Faust buffers for the agent; with "
+        "consumer-max-fetch-bytes it bounds the worker's memory under a backlog.",
+    )
+    consumer_max_fetch_bytes: int = Field(
+        1_048_576,
+        ge=65536,
+        description="Most bytes fetched per partition per request (a larger message still "
+        "arrives alone); at least the broker's largest message.",
+    )
+    consumer_max_poll_records: int = Field(
+        500, ge=1, description="Most messages one consumer poll returns."
+    )
+    lag_interval_s: float = Field(
+        15.0,
+        gt=0,
+        description="How often the worker measures its consumer lag per assigned partition "
+        "(reviewpulse_consumer_lag_messages / _seconds, and /health/ready's stall check).",
+    )
     worker_data_dir: Path = Field(
         PROJECT_ROOT / ".data" / "worker",
         description="Faust's data directory (one subdirectory per app id); the worker keeps "
@@ -96,7 +123,18 @@ class BatchConfig(ConfigSection):
         description="Stop the worker when this share of the last dlq-limit-window events "
         "was dead-lettered: a sign of a bad deploy, not bad data.",
     )
-    dlq_limit_window: int = Field(500, ge=1, description="Events in the DLQ-limit window.")
+    dlq_limit_window: int = Field(
+        500,
+        ge=1,
+        description="Events in the DLQ-limit window; it is saved beside Faust's data, so a "
+        "tripped limit stays tripped across restarts until that file is removed.",
+    )
+    poison_crash_limit: int = Field(
+        3,
+        ge=1,
+        description="A message that was in hand this many times when the worker died "
+        "(counted in ClickHouse's message_crashes) is dead-lettered as poison, unread.",
+    )
     sink_retry_attempts: int = Field(
         8, ge=1, description="Attempts for a ClickHouse insert or produce before the worker stops."
     )
@@ -145,19 +183,82 @@ class ClickHouseConfig(ConfigSection):
     clickhouse_port: int = Field(9000, description="ClickHouse native-protocol port.")
     clickhouse_user: str = Field("default", description="ClickHouse user.")
     clickhouse_password: str = Field("", description="ClickHouse password.")
+    clickhouse_ddl_user: str = Field(
+        "",
+        description="ClickHouse user for migrations only (DDL), so the worker's own user "
+        "needs no DDL rights; empty: clickhouse-user.",
+    )
+    clickhouse_ddl_password: str = Field(
+        "", description="Password of clickhouse-ddl-user (used only when that is set)."
+    )
     clickhouse_database: str = Field("reviewpulse", description="ClickHouse database.")
+    clickhouse_cluster: str = Field(
+        "",
+        description="Cluster name (remote_servers) for cluster mode: migrations create "
+        "Replicated tables on every node and Distributed tables over them, ON CLUSTER, and "
+        "inserts wait for the shards. Empty: one server. Server backend only.",
+    )
     clickhouse_timeout_s: float = Field(30.0, gt=0, description="Send/receive timeout.")
     chdb_path: Path = Field(
         PROJECT_ROOT / ".data" / "chdb", description="Directory of the embedded chdb database."
     )
 
+    def for_migrations(self) -> Self:
+        """This config with the DDL user's credentials when one is set on a server (embedded
+        chdb has no users: unchanged)."""
+        if not self.clickhouse_ddl_user or self.clickhouse_backend != "native":
+            return self
+        return self.model_copy(
+            update={
+                "clickhouse_user": self.clickhouse_ddl_user,
+                "clickhouse_password": self.clickhouse_ddl_password,
+            }
+        )
+
 
 class WebConfig(ConfigSection):
     """The worker's HTTP server: /metrics, /health, /predict and the reports."""
 
-    web_host: str = Field("127.0.0.1", description="Worker web server bind address.")
+    web_host: str = Field(
+        "127.0.0.1",
+        description="Worker web server bind address; on any but a loopback address every page "
+        "except /metrics and /health* requires web-token.",
+    )
     web_port: int = Field(6066, description="Worker web server port (/metrics, /health, ...).")
+    web_token: str = Field(
+        "",
+        description="Bearer token (Authorization: Bearer ...) for /predict, /reports/* and every "
+        "other page but /metrics and /health*; when empty those pages answer only on a "
+        "loopback web-host.",
+    )
     predict_max_texts: int = Field(64, ge=1, description="Most texts one POST /predict takes.")
+    predict_max_body_bytes: int = Field(
+        262144, ge=1024, description="Largest request body the web server reads (413 above)."
+    )
+    predict_queue: int = Field(
+        8,
+        ge=1,
+        description="POST /predict requests running or waiting at once; more are refused "
+        "with 429. They run on their own thread, only while the stream holds no batch.",
+    )
+    predict_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Longest a POST /predict waits for the model (the stream goes first); "
+        "503 after.",
+    )
+    health_live_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="/health/live fails when the worker has held a batch this long without "
+        "finishing it (the processing loop is stuck); longer than the sink retries take.",
+    )
+    health_stall_s: float = Field(
+        120.0,
+        gt=0,
+        description="/health/ready fails when assigned partitions have lag but no batch "
+        "finished for this long (batches do not move).",
+    )
 
 
 class AlertConfig(ConfigSection):
@@ -238,6 +339,18 @@ class AlertConfig(ConfigSection):
     alert_lexicon_refresh_minutes: int = Field(
         60, ge=1, description="How often the learned complaint lexicon is relearned."
     )
+    report_max_hours: int = Field(
+        168,
+        ge=1,
+        description="Longest window a /reports/* page may ask for (the complaints report also "
+        "reads the window before it).",
+    )
+    report_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="ClickHouse's max_execution_time for each /reports/* query; a slower "
+        "report answers 504.",
+    )
 
     @model_validator(mode="after")
     def _windows_match_evidence(self) -> Self:
@@ -259,8 +372,8 @@ class MonitorConfig(ConfigSection):
     monitor_baseline_hours: int = Field(
         24,
         ge=1,
-        description="Feedback baseline: the category's rating agreement over this long before "
-        "the window, which the window's is compared with.",
+        description="Baseline: the category's rating agreement and predicted label shares over "
+        "this long before the window, which the window's are compared with.",
     )
     monitor_min_reviews: int = Field(
         200, ge=1, description="Reviews a category needs in the window to be checked for drift."
@@ -268,8 +381,9 @@ class MonitorConfig(ConfigSection):
     monitor_label_psi: float = Field(
         0.2,
         gt=0,
-        description="model_drift: PSI of the predicted label shares against the reference "
-        "(below 0.1 stable, above 0.25 a major shift).",
+        description="model_drift: PSI of the predicted label shares against the category's "
+        "own traffic in the baseline window (below 0.1 stable, above 0.25 a major shift); "
+        "not against the card, whose validation split is class-balanced.",
     )
     monitor_confidence_psi: float = Field(
         0.25, gt=0, description="model_drift: PSI of the confidence histogram."

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream.config import WorkerConfig
+from stream.health import Heartbeat
+from stream.kafka import ConsumerLag
 from stream.keywords import Keywords
 from stream.metrics import Metrics
 from stream.pipeline.exits import Stop, hard_stop
@@ -36,7 +38,11 @@ class WorkerContext:
     """Everything the agent and the web pages share. ``clickhouse`` is used only on
     ``clickhouse_executor``, the served model (``models.current``) only on
     ``model_executor``, ``keywords`` (jieba) only on ``keywords_executor``; models are
-    loaded on ``loader_executor``; the shadow candidate runs on the shadow's own thread."""
+    loaded on ``loader_executor``; the shadow candidate runs on the shadow's own thread.
+    ``POST /predict`` scores on ``predict_executor``, only while the agent holds no batch
+    (the stream first); the consumer-lag probe runs on ``lag_executor``. The agent
+    ticks ``heartbeat`` around each batch; ``lag`` is the last measured lag per assigned
+    partition (``/health/ready``)."""
 
     config: WorkerConfig
     models: ModelHolder
@@ -50,7 +56,11 @@ class WorkerContext:
     stop: Stop = hard_stop
     # More parts of /health by name (the alert engine's): each returns a dict with a status.
     health_parts: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    lag: dict[int, ConsumerLag] = field(default_factory=dict)
     model_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("model"))
+    predict_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("predict"))
+    lag_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("lag"))
     keywords_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("keywords"))
     clickhouse_executor: ThreadPoolExecutor = field(
         default_factory=lambda: _one_thread("clickhouse")
@@ -68,11 +78,19 @@ class WorkerContext:
 
         model = load_served_model(config)
         keywords = Keywords.load(limit=config.batch.keywords_limit)
+        separate_ddl = migrate and config.clickhouse.for_migrations() != config.clickhouse
+        if separate_ddl:
+            # Migrations connect as the DDL user; the worker's own user needs no DDL rights.
+            ddl = connect(config.clickhouse.for_migrations())
+            try:
+                log.info("ClickHouse migrations applied: %s", run_migrations(ddl) or "none needed")
+            finally:
+                ddl.close()
         clickhouse = connect(config.clickhouse)
-        if migrate:
+        if migrate and not separate_ddl:
             applied = run_migrations(clickhouse)
             log.info("ClickHouse migrations applied: %s", applied or "none needed")
-        elif not clickhouse.query("EXISTS TABLE reviews")[0][0]:
+        elif not migrate and not clickhouse.query("EXISTS TABLE reviews")[0][0]:
             raise SystemExit(
                 f"ClickHouse database {clickhouse.database!r} has no reviews table: "
                 "run `reviewpulse migrate` or start the worker without --no-migrate"
@@ -116,6 +134,8 @@ class WorkerContext:
         if self.shadow is not None:
             self.shadow.close()
         self.loader_executor.shutdown(wait=True, cancel_futures=True)
+        self.predict_executor.shutdown(wait=True, cancel_futures=True)
+        self.lag_executor.shutdown(wait=True, cancel_futures=True)
         self.model_executor.shutdown(wait=True)
         self.keywords_executor.shutdown(wait=True)
         self.clickhouse_executor.shutdown(wait=True)

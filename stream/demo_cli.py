@@ -53,6 +53,8 @@ def print_where_to_look(config: WorkerConfig, base_url: str) -> None:
     print(
         f"""
 Where to look
+  live page   {base_url}/   (pipeline, worst products, alerts, model health; read-only)
+              {base_url}/products/<product_id>   one product's reviews and chart
   topics      {kafka.input_topic} -> {kafka.output_topic}
               dead letters: {kafka.dlq_topic}   alerts: {kafka.alerts_topic}
               broker: {kafka.kafka_broker}
@@ -96,6 +98,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             worker=worker,
         )
 
+        print(f"live page: {worker.base_url}/  (open it now to watch the replay arrive)")
         print(f"replaying {args.count} reviews ({args.malformed_share:.0%} malformed) ...")
         produce = [sys.executable, "-m", "stream.cli", "produce", "--count", str(args.count)]
         produce += ["--rate", str(args.rate), "--malformed-share", str(args.malformed_share)]

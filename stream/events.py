@@ -30,6 +30,8 @@ ReasonCode = Literal[
     "empty_text",
     "text_too_long",
     "rating_out_of_range",
+    "invalid_unicode",
+    "poison",
 ]
 
 
@@ -96,6 +98,7 @@ class DeadLetter:
     headers: list[DeadLetterHeader]
     review_id: str | None
     failed_at: str
+    headers_truncated: bool = False
 
 
 def format_timestamp(moment: datetime) -> str:

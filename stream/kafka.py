@@ -41,14 +41,22 @@ def producer_config(kafka: KafkaConfig, *, max_message_bytes: int = 1_048_576) -
 
 
 def create_topics(
-    bootstrap: str, names: Iterable[str], partitions: int, timeout_s: float = 10.0
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int,
+    timeout_s: float = 10.0,
+    *,
+    replication_factor: int = 1,
 ) -> None:
-    """Create topics with ``partitions`` partitions; topics that already exist are left
-    alone. Blocking."""
+    """Create topics with ``partitions`` partitions and ``replication_factor`` replicas;
+    topics that already exist are left alone. Blocking."""
     from confluent_kafka import KafkaError
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    wanted = [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+    wanted = [
+        NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)
+        for name in names
+    ]
     if not wanted:
         return
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -62,9 +70,13 @@ def create_topics(
 
 
 def ensure_topics(kafka: KafkaConfig, names: Iterable[str] | None = None) -> None:
-    """Create ``names`` (default: every topic of ``kafka``) with the configured partitions."""
+    """Create ``names`` (default: every topic of ``kafka``) with the configured partitions
+    and replication factor."""
     create_topics(
-        kafka.kafka_broker, kafka.topics if names is None else names, kafka.topic_partitions
+        kafka.kafka_broker,
+        kafka.topics if names is None else names,
+        kafka.topic_partitions,
+        replication_factor=kafka.topic_replication_factor,
     )
 
 
@@ -233,29 +245,41 @@ class ConsumerLagProbe:
         )
 
     def measure(self, now_s: float) -> ConsumerLag:
-        """The group's lag at wall-clock ``now_s`` (Unix seconds)."""
+        """The group's lag over the whole topic at wall-clock ``now_s`` (Unix seconds)."""
+        lags = self.measure_partitions(now_s).values()
+        return ConsumerLag(
+            seconds=max((lag.seconds for lag in lags), default=0.0),
+            messages=sum(lag.messages for lag in lags),
+        )
+
+    def measure_partitions(
+        self, now_s: float, partitions: Iterable[int] | None = None
+    ) -> dict[int, ConsumerLag]:
+        """The group's lag per partition (default: every partition of the topic)."""
         from confluent_kafka import TopicPartition
 
-        metadata = self._consumer.list_topics(self.topic, timeout=self.timeout_s)
-        topic = metadata.topics.get(self.topic)
-        if topic is None or topic.error is not None:
-            raise RuntimeError(f"topic {self.topic!r} is not available: {topic and topic.error}")
-        partitions = [TopicPartition(self.topic, p) for p in sorted(topic.partitions)]
-        committed = self._consumer.committed(partitions, timeout=self.timeout_s)
-        oldest_ms: int | None = None
-        behind = 0
-        for tp in committed:
+        if partitions is None:
+            metadata = self._consumer.list_topics(self.topic, timeout=self.timeout_s)
+            topic = metadata.topics.get(self.topic)
+            if topic is None or topic.error is not None:
+                raise RuntimeError(
+                    f"topic {self.topic!r} is not available: {topic and topic.error}"
+                )
+            partitions = topic.partitions
+        wanted = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        if not wanted:
+            return {}
+        lags: dict[int, ConsumerLag] = {}
+        for tp in self._consumer.committed(wanted, timeout=self.timeout_s):
             low, high = self._consumer.get_watermark_offsets(
                 TopicPartition(self.topic, tp.partition), timeout=self.timeout_s
             )
             position = tp.offset if tp.offset >= 0 else low
-            if high > position:
-                behind += high - position
-                stamp = self._timestamp_at(tp.partition, position)
-                if stamp is not None and (oldest_ms is None or stamp < oldest_ms):
-                    oldest_ms = stamp
-        seconds = 0.0 if oldest_ms is None else max(0.0, now_s - oldest_ms / 1000)
-        return ConsumerLag(seconds=seconds, messages=behind)
+            behind = max(0, high - position)
+            stamp = self._timestamp_at(tp.partition, position) if behind else None
+            seconds = 0.0 if stamp is None else max(0.0, now_s - stamp / 1000)
+            lags[tp.partition] = ConsumerLag(seconds=seconds, messages=behind)
+        return lags
 
     def _timestamp_at(self, partition: int, offset: int) -> int | None:
         from confluent_kafka import TopicPartition

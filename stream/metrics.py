@@ -13,6 +13,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
+    ProcessCollector,
     generate_latest,
 )
 
@@ -28,6 +29,8 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # process_start_time_seconds (restarts), process_resident_memory_bytes, CPU, fds.
+        ProcessCollector(registry=r)
         self.events_consumed = Counter(
             f"{PREFIX}_events_consumed", "Input messages taken from the review topic.", registry=r
         )
@@ -125,8 +128,52 @@ class Metrics:
         )
         self.predict_requests = Counter(
             f"{PREFIX}_predict_requests",
-            "POST /predict requests, by outcome.",
+            "POST /predict requests, by outcome (ok; bad_request; too_large: body over "
+            "predict-max-body-bytes; busy: predict-queue full, 429; timeout: 503).",
             ["outcome"],
+            registry=r,
+        )
+        self.predict_in_flight = Gauge(
+            f"{PREFIX}_predict_in_flight",
+            "POST /predict requests running or waiting for the model.",
+            registry=r,
+        )
+        self.consumer_lag_messages = Gauge(
+            f"{PREFIX}_consumer_lag_messages",
+            "Input messages not yet committed by the group, per partition assigned to this "
+            "member (last measured every lag-interval-s).",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.consumer_lag_seconds = Gauge(
+            f"{PREFIX}_consumer_lag_seconds",
+            "Age of the oldest uncommitted input message (0: none), per assigned partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.consumer_lag_failures = Counter(
+            f"{PREFIX}_consumer_lag_failures",
+            "Consumer-lag measurements that failed (the broker did not answer).",
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            f"{PREFIX}_assigned_partitions",
+            "Input partitions assigned to this member.",
+            registry=r,
+        )
+        self.batch_idle_seconds = Gauge(
+            f"{PREFIX}_batch_idle_seconds",
+            "Seconds since this member last finished a batch (or was assigned partitions).",
+            registry=r,
+        )
+        self.batch_in_hand_seconds = Gauge(
+            f"{PREFIX}_batch_in_hand_seconds",
+            "How long the batch being processed has taken so far (0: none).",
+            registry=r,
+        )
+        self.batches_stalled = Gauge(
+            f"{PREFIX}_batches_stalled",
+            "1 while assigned partitions have lag and no batch finished for health-stall-s.",
             registry=r,
         )
         self.rating_agreement = Gauge(

@@ -21,8 +21,9 @@ from model.corpus import read_records
 from model.labels import NEGATIVE, POSITIVE, RATINGS
 from stream.events import SCHEMA_VERSION, ReasonCode, format_timestamp
 
-# Every reason the worker dead-letters for, so a replay exercises each one.
-MALFORMED_KINDS: tuple[str, ...] = get_args(ReasonCode)
+# Every reason the worker dead-letters for by content, so a replay exercises each one.
+# ``poison`` is not about content: a message gets it by crashing the worker repeatedly.
+MALFORMED_KINDS: tuple[str, ...] = tuple(k for k in get_args(ReasonCode) if k != "poison")
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,9 @@ class EventFactory:
             return _raw_event(raw, bad, kind)
         if kind == "not_an_object":
             return _raw_event(json.dumps([bad["review_id"], bad["text"]]).encode(), bad, kind)
+        if kind == "invalid_unicode":  # a lone surrogate, escaped: valid JSON, not text
+            bad["user_id"] = "u\ud800"
+            return _raw_event(json.dumps(bad, ensure_ascii=True).encode(), bad, kind)
         if kind == "event_too_large":
             bad["text"] = "长" * (self.max_event_bytes // 3 + 1)
             return _event(bad, kind)

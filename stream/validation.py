@@ -4,11 +4,17 @@ JSON Schema (``schemas/review_created.v<N>.json``) checks structure and types; t
 cannot express (timestamp parsing, a timestamp too far in the future, text emptiness and
 length after cleaning) follow here.
 Every rejection carries a reason code from ``stream.events.ReasonCode`` and a readable detail.
+
+No input makes ``parse_review`` raise: nesting too deep for the parser, integer literals
+beyond Python's 4,300-digit limit, non-finite numbers, timestamps that overflow on
+conversion to UTC and lone surrogates (not Unicode, so they could never be encoded again)
+are all rejections with a reason (``tests/stream/test_validation_fuzz.py`` holds it to that).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +38,11 @@ _ERROR_PRIORITY: dict[str, tuple[int, ReasonCode]] = {
 }
 _EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
 _LATEST = datetime(2105, 12, 31, tzinfo=UTC)
+MAX_DEPTH = 32
+"""Deepest nesting of arrays and objects accepted: a review is flat; deeper values are an
+attack on the parser (or on whatever recurses over them later), not data."""
+_KEPT_STRINGS = ("review_id", "product_id", "category", "user_id", "text", "created_at")
+_SHOWN_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class ValidReview:
     event: ReviewCreated
     clean_text: str
     created_at: datetime  # timezone-aware, UTC
+    source: tuple[str, int, int] | None = None  # (topic, partition, offset) it was read at
 
 
 def parse_review(
@@ -72,23 +84,32 @@ def parse_review(
             "event_too_large", f"message is {len(raw)} bytes, limit is {max_event_bytes}"
         )
     try:
-        payload = json.loads(raw.decode("utf-8"))
+        payload = _loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         return InvalidEvent("malformed_json", f"value is not UTF-8: {exc}")
     except json.JSONDecodeError as exc:
         return InvalidEvent("malformed_json", f"value is not JSON: {exc}")
+    except RecursionError:
+        return InvalidEvent("malformed_json", "value is nested too deeply to parse")
+    except ValueError as exc:  # integers over 4,300 digits, NaN, Infinity, 1e999
+        return InvalidEvent("malformed_json", f"value is not acceptable JSON: {str(exc)[:200]}")
     if not isinstance(payload, dict):
         return InvalidEvent("not_an_object", f"JSON value is a {type(payload).__name__}")
+    if _depth_over(payload, MAX_DEPTH):
+        return InvalidEvent(
+            "malformed_json", f"value nests arrays/objects deeper than {MAX_DEPTH} levels"
+        )
     review_id = _peek_review_id(payload)
 
     version = payload.get("schema_version")
     if "schema_version" not in payload:
         return InvalidEvent("missing_field", "'schema_version' is a required property", review_id)
     known = schemas.known_versions(EVENT_NAME)
-    if isinstance(version, bool) or version not in known:
+    if type(version) is not int or version not in known:  # 1.0 == 1 == True in Python
+        kind = "" if type(version) is int else f" (a {type(version).__name__})"
         return InvalidEvent(
             "unknown_schema_version",
-            f"schema_version {version!r} is not one of {list(known)}",
+            f"schema_version {_short(version)}{kind} is not one of {list(known)}",
             review_id,
         )
 
@@ -96,6 +117,14 @@ def parse_review(
     if errors:
         reason, error = _most_basic(errors)
         return InvalidEvent(reason, _describe(error), review_id)
+    for field in _KEPT_STRINGS:
+        if not _is_unicode(payload[field]):
+            return InvalidEvent(
+                "invalid_unicode",
+                f"{field} holds a lone surrogate (an escape such as \\ud800 that is not a "
+                "character), so it cannot be stored or re-encoded",
+                review_id,
+            )
     if isinstance(payload.get("rating"), float):  # 4.0 passes "integer" in JSON Schema
         payload = {**payload, "rating": int(payload["rating"])}
 
@@ -103,7 +132,7 @@ def parse_review(
     if created_at is None:
         return InvalidEvent(
             "bad_timestamp",
-            f"created_at {payload['created_at']!r} is not RFC 3339 with an offset "
+            f"created_at {_short(payload['created_at'])} is not RFC 3339 with an offset "
             "between 1970 and 2105",
             review_id,
         )
@@ -112,7 +141,7 @@ def parse_review(
         if ahead > max_future_skew_s:
             return InvalidEvent(
                 "bad_timestamp",
-                f"created_at {payload['created_at']!r} is {ahead:.0f} s after the worker's "
+                f"created_at {_short(payload['created_at'])} is {ahead:.0f} s after the worker's "
                 f"clock ({format_timestamp(now)}); at most {max_future_skew_s:g} s of clock "
                 "skew is accepted",
                 review_id,
@@ -130,9 +159,59 @@ def parse_review(
     return ValidReview(review_created_from_dict(payload), text, created_at)
 
 
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` without Python's extensions: NaN, Infinity and overflowing floats are
+    errors, not values (they would fail later, where failing is a crash)."""
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """True if arrays/objects in ``value`` nest deeper than ``limit`` (iterative: no
+    recursion on hostile input)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to a readable length, for details that quote the input."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        text = f"<{type(value).__name__} too large to print>"
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "..."
+
+
 def _peek_review_id(payload: dict[str, Any]) -> str | None:
+    """The review_id for the dead letter, if it is a usable string (surrogates escaped)."""
     value = payload.get("review_id")
-    return value[:128] if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    return value[:128].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _most_basic(errors: list[ValidationError]) -> tuple[ReasonCode, ValidationError]:
@@ -152,9 +231,9 @@ def _describe(error: ValidationError) -> str:
 def _parse_timestamp(value: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            return None
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         return None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        return None
-    moment = moment.astimezone(UTC)
     return moment if _EARLIEST <= moment <= _LATEST else None

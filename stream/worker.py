@@ -7,7 +7,7 @@ import logging
 
 import faust
 
-from stream.agents import register_review_agent
+from stream.agents import register_review_agent, require_single_actor
 from stream.app import create_app
 from stream.context import WorkerContext
 from stream.web import register_pages
@@ -23,6 +23,8 @@ def build_worker_app(context: WorkerContext) -> faust.App:
     register_pages(app, context)
     install_alerting(app, context)
     install_reload(app, context)
+    install_dashboard(app, context)
+    require_single_actor(app)  # agents added by any install above: one actor each
     return app
 
 
@@ -47,6 +49,7 @@ def install_alerting(app: faust.App, context: WorkerContext) -> None:
 
     With a ClickHouse server the engine opens its own connection; with embedded chdb (one
     database per process) it shares the worker's, serialised through the ClickHouse thread."""
+    from stream.monitoring.health import ServedModel
     from stream.reputation.install import install_reputation
     from stream.sink.proxies import SerialisedClickHouse
 
@@ -61,4 +64,27 @@ def install_alerting(app: faust.App, context: WorkerContext) -> None:
         config.clickhouse,
         clickhouse=shared,
         metrics=context.metrics,
+        monitor=config.monitor,
+        served_model=lambda: ServedModel.of(context.models.current),
+    )
+
+
+def install_dashboard(app: faust.App, context: WorkerContext) -> None:
+    """The live page (``GET /``, ``/products/<id>``, ``stream.dashboard``). Its reads run
+    on its own thread: with a ClickHouse server over its own connection, with embedded chdb
+    through the worker's ClickHouse thread."""
+    from stream.dashboard.install import install_dashboard as install
+
+    config = context.config
+    shared = None
+    if config.clickhouse.clickhouse_backend == "embedded":
+        shared = (context.clickhouse, context.clickhouse_executor)
+    install(
+        app,
+        metrics=context.metrics,
+        clickhouse_config=config.clickhouse,
+        monitor=config.monitor,
+        model_status=context.models.status,
+        served_card=lambda: getattr(context.models.current, "card", None) or "no model card",
+        shared=shared,
     )

@@ -25,6 +25,7 @@ import pytest
 from stream.config import WorkerConfig
 from stream.local.cli import OWNED_DIR_NAME, RUN_DIR
 from stream.local.clickhouse_server import ClickHouseServer
+from stream.local.cluster import LocalCluster
 from stream.local.processes import stop_orphans
 from stream.local.tansu import TansuBroker
 
@@ -39,6 +40,7 @@ SERVICE_FIXTURES: dict[str, str] = {
     "tansu": "broker",
     "clickhouse_server": "clickhouse",
     "chdb_path": "clickhouse",
+    "clickhouse_cluster": "cluster",
 }
 SERVICE_MARKS = frozenset(SERVICE_FIXTURES.values())
 
@@ -99,6 +101,14 @@ def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clic
         yield server
 
 
+@pytest.fixture(scope="session")
+def clickhouse_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """ZooKeeper and four clickhouse-server 18.16 nodes (2 shards x 2 replicas) in the
+    ``reviewpulse`` cluster; ``port`` is the first node's."""
+    with LocalCluster(tmp_path_factory.mktemp("cluster"), owner_dir=OWNED_DIR) as cluster:
+        yield cluster
+
+
 @pytest.fixture
 def chdb_path(tmp_path: Path) -> Path:
     """A fresh directory for an embedded chdb database (one process may hold one at a time)."""
@@ -139,6 +149,11 @@ def make_config(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[...,
         values["clickhouse_host"] = server.host
         values["clickhouse_port"] = server.port
         values["chdb_path"] = request.getfixturevalue("chdb_path")
+    if "cluster" in marks:  # the cluster wins over the single server
+        cluster: LocalCluster = request.getfixturevalue("clickhouse_cluster")
+        values["clickhouse_host"] = cluster.host
+        values["clickhouse_port"] = cluster.port
+        values["clickhouse_cluster"] = cluster.cluster
 
     def build(**overrides: Any) -> WorkerConfig:
         return WorkerConfig.resolve(**{**values, **overrides})

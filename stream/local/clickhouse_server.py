@@ -28,8 +28,11 @@ def server_binary() -> str:
     raise FileNotFoundError(INSTALL_HINT)
 
 
-def render_config(root: Path, tcp_port: int, http_port: int) -> tuple[str, str]:
-    """(config.xml, users.xml) text for a server that keeps everything under ``root``."""
+def render_config(
+    root: Path, tcp_port: int, http_port: int, extra_config: str = ""
+) -> tuple[str, str]:
+    """(config.xml, users.xml) text for a server that keeps everything under ``root``.
+    ``extra_config``: more top-level elements (a cluster node's ZooKeeper, macros, ...)."""
     r = escape(str(root))
     config = f"""<?xml version="1.0"?>
 <yandex>
@@ -60,7 +63,7 @@ def render_config(root: Path, tcp_port: int, http_port: int) -> tuple[str, str]:
     <merge_tree>
         <old_parts_lifetime>5</old_parts_lifetime>
     </merge_tree>
-</yandex>
+{extra_config}</yandex>
 """
     users = """<?xml version="1.0"?>
 <yandex>
@@ -121,11 +124,13 @@ class ClickHouseServer(LocalService):
         detach: bool = False,
         owner_dir: Path | None = None,
         ready_timeout_s: float = 30.0,
+        extra_config: str = "",
     ) -> None:
         super().__init__(detach=detach, owner_dir=owner_dir, ready_timeout_s=ready_timeout_s)
         self.root = Path(root).resolve()
         self.port = tcp_port or free_port()
         self.http_port = http_port or free_port()
+        self.extra_config = extra_config
 
     @property
     def config_path(self) -> Path:
@@ -138,7 +143,7 @@ class ClickHouseServer(LocalService):
     def write_config(self) -> Path:
         for sub in ("data", "tmp", "user_files", "format_schemas", "log"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        config, users = render_config(self.root, self.port, self.http_port)
+        config, users = render_config(self.root, self.port, self.http_port, self.extra_config)
         self.config_path.write_text(config)
         (self.root / "users.xml").write_text(users)
         return self.config_path

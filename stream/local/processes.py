@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -163,7 +163,12 @@ class LocalService(ABC):
         """Spawn the process (``_spawn``) and wait for it (``_await_ready``)."""
 
     def _spawn(
-        self, command: Sequence[str], *, log_path: Path | None, cwd: Path | None = None
+        self,
+        command: Sequence[str],
+        *,
+        log_path: Path | None,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,6 +179,7 @@ class LocalService(ABC):
             self.process = subprocess.Popen(
                 list(command),
                 cwd=cwd,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

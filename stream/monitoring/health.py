@@ -8,9 +8,9 @@ builds the event); :func:`refresh_agreement_gauge` belongs on the same timer.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from model.profile import TrafficProfile
 from stream.monitoring.queries import read_feedback, read_traffic, sample_review_ids
@@ -20,6 +20,22 @@ if TYPE_CHECKING:
     from stream.config import MonitorConfig
     from stream.metrics import Metrics
     from stream.sink.backend import ClickHouse
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """What model health needs of the served model: its version (whose traffic is checked)
+    and its card's reference profile (None: an old card without one)."""
+
+    version: str
+    reference: TrafficProfile | None
+
+    @classmethod
+    def of(cls, model: Any) -> ServedModel:
+        """Of a ``model.predictor.SentimentModel`` (or anything with ``version`` and,
+        optionally, ``card.reference``)."""
+        card = getattr(model, "card", None)
+        return cls(version=model.version, reference=getattr(card, "reference", None))
 
 
 def evaluate_model_health(
@@ -32,7 +48,8 @@ def evaluate_model_health(
     sample_reviews: int = 0,
 ) -> list[ModelHealthFinding]:
     """``model_drift`` and ``feedback_drop`` findings per category for the window ending at
-    ``now`` (``monitor_window_minutes``, baseline ``monitor_baseline_hours`` before it).
+    ``now`` (``monitor_window_minutes``, baseline ``monitor_baseline_hours`` before it: the
+    feedback and the label shares are compared with it).
 
     ``reference``: the served model card's profile (``ModelCard.reference``); None skips
     drift and the comparison with validation agreement. ``model_version``: read only the
@@ -41,14 +58,20 @@ def evaluate_model_health(
     window = MonitorWindow.ending_at(
         now, config.monitor_window_minutes, config.monitor_baseline_hours
     )
-    traffic = (
-        read_traffic(clickhouse, window.start, window.end, model_version)
-        if reference is not None
-        else {}
-    )
+    traffic, before = {}, {}
+    if reference is not None:
+        traffic = read_traffic(clickhouse, window.start, window.end, model_version)
+        before = read_traffic(clickhouse, window.baseline_start, window.start, model_version)
     feedback = read_feedback(clickhouse, window, "category", model_version)
     findings = evaluate_health(
-        traffic, feedback.window, feedback.baseline, reference, config, window, model_version
+        traffic,
+        feedback.window,
+        feedback.baseline,
+        reference,
+        config,
+        window,
+        model_version,
+        baseline_traffic=before,
     )
     if sample_reviews > 0:
         findings = [

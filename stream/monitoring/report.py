@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from model.card import ModelCard
 from model.labels import SENTIMENTS
+from model.profile import label_psi
 from model.registry import resolve_model_dir
 from stream.monitoring.queries import read_confusion, read_traffic
 from stream.monitoring.rules import Feedback, drift_checks
@@ -35,6 +36,7 @@ DRIFT_COLUMNS = (
     "category",
     "reviews",
     "label_psi",
+    "label_psi_card",
     "confidence_psi",
     "length_psi",
     "neutral_share",
@@ -97,24 +99,32 @@ def drift_rows(
     limit: int,
 ) -> list[dict[str, Any]]:
     """Per category, the served version's traffic in ``[start, end)`` against its card's
-    reference (``reference``: the category's own, or the overall one); ``drifted`` names the
-    checks over their thresholds (categories with fewer than ``monitor_min_reviews`` reviews
-    are left out)."""
+    reference (``reference``: the category's own, or the overall one) and, for the label
+    shares, against the same span before it (``label_psi``; ``label_psi_card``: against the
+    card's class-balanced validation shares, for reading, never judged, see
+    ``stream.monitoring.rules``); ``drifted`` names the checks over their thresholds
+    (categories with fewer than ``monitor_min_reviews`` reviews are left out)."""
     if card.reference is None:
         return []
     rows = []
+    before = read_traffic(ch, start - (end - start), start, card.version)
     for category, traffic in read_traffic(ch, start, end, card.version).items():
         if traffic.profile.reviews < config.monitor_min_reviews:
             continue
         reference = card.reference.for_category(category)
-        checks = {check.name: check for check in drift_checks(traffic, reference, config)}
+        checks = {
+            check.name: check
+            for check in drift_checks(traffic, reference, config, before.get(category))
+        }
         rows.append(
             {
                 "category": category,
                 "reviews": traffic.profile.reviews,
+                "label_psi": checks["label_psi"].value if "label_psi" in checks else None,
+                "label_psi_card": label_psi(reference.label_shares, traffic.profile.label_shares),
                 **{
                     name: checks[name].value if name in checks else None
-                    for name in ("label_psi", "confidence_psi", "length_psi")
+                    for name in ("confidence_psi", "length_psi")
                 },
                 "neutral_share": traffic.profile.neutral_share,
                 "unknown_token_share": (
@@ -124,7 +134,7 @@ def drift_rows(
                 "drifted": ", ".join(name for name, c in checks.items() if c.tripped) or "-",
             }
         )
-    rows.sort(key=lambda row: (-row["label_psi"], row["category"]))
+    rows.sort(key=lambda r: (-(r["label_psi"] or 0.0), -r["label_psi_card"], r["category"]))
     return rows[:limit]
 
 

@@ -2,9 +2,14 @@
 
 * ``model_drift``: a category's traffic in the window moved away from the model card's
   reference profile (validation time; the category's own when the card has one, else the
-  whole, ``TrafficProfile.for_category``): PSI of the predicted label shares, of the confidence
-  histogram or of the text-length histogram over its threshold, or the neutral-band share or
-  the share of unknown tokens risen by more than its threshold.
+  whole, ``TrafficProfile.for_category``): PSI of the confidence histogram or of the
+  text-length histogram over its threshold, or the neutral-band share or the share of unknown
+  tokens risen by more than its threshold; or its predicted label shares moved (PSI) against
+  the category's own traffic in the baseline window before it. Label shares are not judged
+  against the card: its validation split is class-balanced by construction, while a shop's
+  traffic is mostly positive, so that PSI measures the shop's class mix (0.4-1.0 on
+  undrifted corpus traffic at 85% positive), not the model; it is reported as
+  ``label_psi_reference``.
 * ``feedback_drop``: a category's agreement with clear ratings (1-2 or 4-5 stars; a neutral
   prediction counts as a miss) fell against its own baseline window, or against the model
   card's validation agreement (:attr:`model.profile.TrafficProfile.agreement`, the
@@ -133,9 +138,10 @@ class ModelHealthFinding:
         return self.category
 
     @property
-    def key(self) -> tuple[str, str]:
-        """The cooldown key: one open incident per subject (as the alert engine's)."""
-        return (SUBJECT_TYPE, self.category)
+    def key(self) -> tuple[str, str, str]:
+        """The incident key: one open incident per kind and category (each model-health kind
+        has its own lane, ``stream.reputation.incidents.incident_key``)."""
+        return (self.kind, SUBJECT_TYPE, self.category)
 
 
 def _round(value: float) -> float:
@@ -169,14 +175,27 @@ class DriftCheck:
 
 
 def drift_checks(
-    traffic: WindowTraffic, reference: TrafficProfile, config: MonitorConfig
+    traffic: WindowTraffic,
+    reference: TrafficProfile,
+    config: MonitorConfig,
+    baseline: WindowTraffic | None = None,
 ) -> list[DriftCheck]:
-    """Every drift measure of a window against the reference. Histograms are compared only
-    over the same bins (a card written with other edges skips them); the unknown-token share
-    only when the window counted tokens."""
+    """Every drift measure of a window against the reference, and its label shares against
+    the category's ``baseline`` traffic (when that has ``monitor_min_reviews``). Histograms are
+    compared only over the same bins (a card written with other edges skips them); the
+    unknown-token share only when the window counted tokens."""
     live = traffic.profile
-    value = label_psi(reference.label_shares, live.label_shares)
-    checks = [DriftCheck("label_psi", value, config.monitor_label_psi, f"label PSI {value:.2f}")]
+    checks = []
+    if baseline is not None and baseline.profile.reviews >= config.monitor_min_reviews:
+        value = label_psi(baseline.profile.label_shares, live.label_shares)
+        checks.append(
+            DriftCheck(
+                "label_psi",
+                value,
+                config.monitor_label_psi,
+                f"label PSI {value:.2f} against the {baseline.profile.reviews} reviews before",
+            )
+        )
     if live.confidence.edges == reference.confidence.edges:
         value = histogram_psi(reference.confidence, live.confidence)
         checks.append(
@@ -217,15 +236,20 @@ def drift_checks(
 
 
 def drift_figures(
-    traffic: WindowTraffic, reference: TrafficProfile, checks: Sequence[DriftCheck]
+    traffic: WindowTraffic,
+    reference: TrafficProfile,
+    checks: Sequence[DriftCheck],
+    baseline: WindowTraffic | None = None,
 ) -> dict[str, float | int]:
     """The figures of a drift finding: the window's and the reference's values, the PSIs,
-    and each check's threshold."""
+    each check's threshold, and the label PSI against the card (not judged, see above)."""
     live = traffic.profile
     figures: dict[str, float | int] = {
         "window_reviews": live.reviews,
+        "baseline_reviews": baseline.profile.reviews if baseline is not None else 0,
         "neutral_share": _round(live.neutral_share),
         "reference_neutral_share": _round(reference.neutral_share),
+        "label_psi_reference": _round(label_psi(reference.label_shares, live.label_shares)),
     }
     if traffic.tokens > 0:
         figures["unknown_token_share"] = _round(live.unknown_token_share)
@@ -244,18 +268,20 @@ def drift_finding(
     config: MonitorConfig,
     window: MonitorWindow,
     model_version: str | None = None,
+    baseline: WindowTraffic | None = None,
 ) -> ModelHealthFinding | None:
-    """``model_drift`` for one category's window traffic against the card's reference: the
-    category's own when the reference has one, else the whole."""
+    """``model_drift`` for one category's window traffic against the card's reference (the
+    category's own when the reference has one, else the whole) and, for its label shares,
+    against its ``baseline`` traffic."""
     if traffic.profile.reviews < config.monitor_min_reviews:
         return None
     own = reference.for_category(category)
-    checks = drift_checks(traffic, own, config)
+    checks = drift_checks(traffic, own, config, baseline)
     tripped = [check for check in checks if check.tripped]
     if not tripped:
         return None
     what = ", ".join(check.text for check in tripped)
-    figures = drift_figures(traffic, own, checks)
+    figures = drift_figures(traffic, own, checks, baseline)
     figures["reference_reviews"] = own.reviews
     figures["category_reference"] = int(own is not reference)
     against = (
@@ -350,14 +376,22 @@ def evaluate_health(
     config: MonitorConfig,
     window: MonitorWindow,
     model_version: str | None = None,
+    baseline_traffic: Mapping[str, WindowTraffic] | None = None,
 ) -> list[ModelHealthFinding]:
     """Every model-health rule over every category, categories in name order, drift before
     feedback. Without a reference only ``feedback_drop`` against the baseline can fire."""
     findings: list[ModelHealthFinding] = []
+    before = baseline_traffic or {}
     for category in sorted(set(traffic) | set(feedback)):
         if reference is not None and category in traffic:
             found = drift_finding(
-                category, traffic[category], reference, config, window, model_version
+                category,
+                traffic[category],
+                reference,
+                config,
+                window,
+                model_version,
+                before.get(category),
             )
             if found is not None:
                 findings.append(found)

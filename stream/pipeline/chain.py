@@ -16,6 +16,7 @@ from stream.pipeline.exits import (
     EXIT_SINK_DOWN,
     Stop,
 )
+from stream.pipeline.poison import PoisonGuard, describe_positions
 from stream.pipeline.retry import SinkDown
 from stream.pipeline.steps import DlqLimitExceeded, Incoming, Validate
 from stream.rows import ClassifiedReview
@@ -23,13 +24,20 @@ from stream.validation import ValidReview
 
 log = logging.getLogger(__name__)
 
+IN_PROCESS_STEP = "model"
+"""The retried step that runs in this process: when it fails on every attempt, the input in
+hand is the likely cause (the model was canaried when loaded), so it counts as a crash for
+the poison guard; a sink that stays down (ClickHouse, the broker) does not."""
+
 
 class BatchChain:
     """validate, then dead-letter beside classify, then publish beside store.
 
     ``validate`` is :class:`~stream.pipeline.steps.Validate`; the other steps are
     ``PublishDeadLetters``, ``Classify``, ``PublishSentiments`` and ``StoreRows``, each wrapped
-    in :class:`~stream.pipeline.retry.Retrying` by the worker (``stream.agents``).
+    in :class:`~stream.pipeline.retry.Retrying` by the worker (``stream.agents``). With
+    ``poison`` (:class:`~stream.pipeline.poison.PoisonGuard`), messages in hand at earlier
+    crashes go alone, and those over the crash limit are dead-lettered as ``poison``.
     """
 
     def __init__(
@@ -42,7 +50,10 @@ class BatchChain:
         store: Callable[[Sequence[ClassifiedReview]], Awaitable[None]],
         metrics: Metrics,
         stop: Stop,
+        poison: PoisonGuard | None = None,
     ) -> None:
+        self.poison = poison
+        self._in_hand: Sequence[Incoming] = ()
         self.validate = validate
         self.dead_letter = dead_letter
         self.classify = classify
@@ -59,28 +70,68 @@ class BatchChain:
         It never raises. When that cannot be done (a sink stays down, the dead-letter limit
         trips, a bug, a cancellation mid-batch), it calls ``stop``, which leaves the process
         without acking, so the batch is read again by the next worker."""
+        self._in_hand = messages
         try:
-            await self._run(messages)
+            await self._guarded(messages)
         except asyncio.CancelledError:
+            where = self._where(messages)
+            self._release()
             self.stop(
                 EXIT_INTERRUPTED,
-                f"cancelled during a batch of {len(messages)}; it is not acked and will be re-read",
+                f"cancelled during a batch of {len(messages)} ({where}); it is not acked and "
+                "will be re-read",
             )
         except DlqLimitExceeded as exc:
-            self.stop(EXIT_DLQ_LIMIT, f"{exc}; stopping without ack")
+            where = self._where(messages)
+            self._release()
+            self.stop(EXIT_DLQ_LIMIT, f"{exc}; stopping without acking {where}")
         except SinkDown as exc:
-            self.stop(EXIT_SINK_DOWN, f"{exc}; stopping without acking the batch")
+            where = self._where(messages)
+            if exc.step != IN_PROCESS_STEP:  # a sink outside is down: not the input's fault
+                self._release()
+            self.stop(EXIT_SINK_DOWN, f"{exc}; stopping without acking {where}")
         except Exception as exc:
-            log.exception("batch of %d failed", len(messages))
+            where = self._where(messages)
+            # The in-flight marker stays: the next start counts a crash for what was in hand.
+            log.exception("batch of %d failed (%s)", len(messages), where)
             self.stop(
-                EXIT_BATCH_ERROR, f"unexpected error in a batch, stopping without ack: {exc!r}"
+                EXIT_BATCH_ERROR,
+                f"unexpected error in a batch of {len(messages)} ({where}), stopping without "
+                f"ack: {exc!r}",
             )
 
-    async def _run(self, messages: Sequence[Incoming]) -> None:
+    def _where(self, messages: Sequence[Incoming]) -> str:
+        """The positions in hand when it failed (and of the whole batch, if it was split)."""
+        part = describe_positions(self._in_hand)
+        whole = describe_positions(messages)
+        return part if part == whole else f"{part}, of the batch {whole}"
+
+    async def _guarded(self, messages: Sequence[Incoming]) -> None:
+        if self.poison is None:
+            await self._run(messages)
+            return
+        triage = await self.poison.triage(messages)
+        for part in triage.parts:
+            self._in_hand = part
+            self.poison.begin(part)
+            await self._run(part, triage.poison)
+        self.poison.release()
+
+    def _release(self) -> None:
+        """The stop is not the messages' fault: no crash is counted for them."""
+        if self.poison is not None:
+            try:
+                self.poison.release()
+            except OSError:
+                log.exception("could not clear the in-flight marker")
+
+    async def _run(
+        self, messages: Sequence[Incoming], poison: dict[tuple[str, int, int], int] | None = None
+    ) -> None:
         started = time.perf_counter()
         self.metrics.events_consumed.inc(len(messages))
         self.metrics.batch_size.observe(len(messages))
-        batch = self.validate(messages)
+        batch = self.validate(messages, poison)
         branches: list[Awaitable[None]] = []
         if batch.dead:
             branches.append(self.dead_letter(batch.dead))

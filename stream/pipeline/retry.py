@@ -19,7 +19,12 @@ MAX_BACKOFF_S = 30.0
 
 
 class SinkDown(RuntimeError):
-    """A step failed on every attempt: the batch cannot be made durable now."""
+    """A step failed on every attempt: the batch cannot be made durable now. ``step`` names
+    it (``model``, ``clickhouse``, ``produce``, ``dead_letter``)."""
+
+    def __init__(self, message: str, step: str = "") -> None:
+        super().__init__(message)
+        self.step = step
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,8 @@ class Retrying(Generic[P, T]):
             except Exception as exc:
                 if number == attempts:
                     raise SinkDown(
-                        f"{self.name} failed {attempts} times, last error {short_error(exc)}"
+                        f"{self.name} failed {attempts} times, last error {short_error(exc)}",
+                        self.name,
                     ) from exc
                 log.warning(
                     "%s failed (attempt %d/%d): %s", self.name, number, attempts, short_error(exc)

@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from stream.config import BatchConfig
-from stream.dlq import DlqLimit, build_dead_letter, dead_letter_headers
+from stream.dlq import MAX_KEPT_KEY_BYTES, DlqLimit, build_dead_letter, dead_letter_headers
 from stream.events import DeadLetter, to_json_bytes
 from stream.kafka import Outgoing
 from stream.keywords import Keywords, ReviewTerms
@@ -55,7 +55,16 @@ class ShadowOffer(Protocol):
 class ReviewWriter(Protocol):
     """What the worker needs of ``stream.sink.store.ReviewStore``."""
 
-    def write_reviews(self, rows: Sequence[ReviewRow]) -> int: ...
+    def write_reviews(self, rows: Sequence[ReviewRow], *, token: str | None = None) -> int: ...
+
+
+class WindowStore(Protocol):
+    """Where the dead-letter limit's window survives restarts
+    (``stream.pipeline.dlq_state.DlqWindowFile``)."""
+
+    def load(self) -> list[bool]: ...
+
+    def save(self, outcomes: list[bool]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -85,28 +94,57 @@ class DlqLimitExceeded(RuntimeError):
 class Validate:
     """Messages in, valid reviews and dead-letter records out. Counts every message into
     the dead-letter limit and raises :class:`DlqLimitExceeded` once it trips, before
-    anything of the batch is published."""
+    anything of the batch is published. With ``window``, the limit's window is restored at
+    start and saved after each batch, so a restart continues it.
 
-    def __init__(self, batch: BatchConfig, metrics: Metrics, *, clock: Clock = utc_now) -> None:
+    ``poison`` (position -> crashes, from ``poison.PoisonGuard``) names messages that are
+    dead-lettered as ``poison`` without being read."""
+
+    def __init__(
+        self,
+        batch: BatchConfig,
+        metrics: Metrics,
+        *,
+        clock: Clock = utc_now,
+        window: WindowStore | None = None,
+    ) -> None:
         self.max_text_chars = batch.max_text_chars
         self.max_event_bytes = batch.max_event_bytes
         self.max_future_skew_s = batch.max_future_skew_s
         self.limit = DlqLimit(batch.dlq_limit_ratio, batch.dlq_limit_window)
         self.metrics = metrics
         self.clock = clock
+        self.window = window
+        if window is not None:
+            self.limit.restore(window.load())
 
-    def __call__(self, messages: Sequence[Incoming]) -> SortedBatch:
+    def __call__(
+        self,
+        messages: Sequence[Incoming],
+        poison: Mapping[tuple[str, int, int], int] | None = None,
+    ) -> SortedBatch:
         failed_at = self.clock()
         valid: list[ValidReview] = []
         dead: list[tuple[DeadLetter, bytes | None]] = []
         for message in messages:
-            result = parse_review(
-                message.value,
-                max_text_chars=self.max_text_chars,
-                max_event_bytes=self.max_event_bytes,
-                now=failed_at,
-                max_future_skew_s=self.max_future_skew_s,
-            )
+            where = (message.topic, message.partition, message.offset)
+            crashes = poison.get(where) if poison else None
+            result: ValidReview | InvalidEvent
+            if crashes is not None:
+                result = InvalidEvent(
+                    "poison",
+                    f"the worker died {crashes} times with this message in hand "
+                    f"({message.topic} partition {message.partition} offset "
+                    f"{message.offset}); dead-lettered without reading it",
+                )
+            else:
+                result = parse_review(
+                    message.value,
+                    max_text_chars=self.max_text_chars,
+                    max_event_bytes=self.max_event_bytes,
+                    now=failed_at,
+                    max_future_skew_s=self.max_future_skew_s,
+                )
             if isinstance(result, InvalidEvent):
                 record = build_dead_letter(
                     result,
@@ -118,15 +156,22 @@ class Validate:
                     headers=message.headers,
                     failed_at=failed_at,
                 )
-                dead.append((record, message.key))
+                key = message.key
+                dead.append((record, key if key is None else key[:MAX_KEPT_KEY_BYTES]))
             else:
-                valid.append(result)
+                valid.append(replace(result, source=where))
             self.limit.record(isinstance(result, InvalidEvent))
         self.metrics.dead_letter_share.set(self.limit.dead_share)
+        if self.window is not None:
+            self.window.save(self.limit.outcomes())
         if self.limit.tripped:
+            reset = ""
+            if self.window is not None:
+                saved = getattr(self.window, "path", "the saved window")
+                reset = f"; this survives restarts: remove {saved} once the cause is fixed"
             raise DlqLimitExceeded(
                 f"DLQ limit: {self.limit.dead_share:.0%} of the last {self.limit.window} events "
-                f"were invalid (limit {self.limit.ratio:.0%})"
+                f"were invalid (limit {self.limit.ratio:.0%}){reset}"
             )
         return SortedBatch(valid, dead)
 
@@ -234,8 +279,26 @@ class PublishSentiments:
             )
 
 
+def insert_token(classified: Sequence[ClassifiedReview]) -> str | None:
+    """A deterministic insert token for the batch: its offset range per topic partition,
+    ``review.created:0:100-163;review.created:3:17-40``. A retry of the same batch sends the
+    same token, so ClickHouse (>= 22.2, chdb) drops what already landed and fills in what a
+    half-applied insert missed. None when a review has no source position."""
+    ranges: dict[tuple[str, int], list[int]] = {}
+    for c in classified:
+        if c.review.source is None:
+            return None
+        topic, partition, offset = c.review.source
+        ranges.setdefault((topic, partition), []).append(offset)
+    return ";".join(
+        f"{topic}:{partition}:{min(offsets)}-{max(offsets)}"
+        for (topic, partition), offsets in sorted(ranges.items())
+    )
+
+
 class StoreRows:
-    """The ``reviews`` rows, inserted on the ClickHouse thread (idempotent by review_id)."""
+    """The ``reviews`` rows, inserted on the ClickHouse thread (idempotent by review_id, with
+    the batch's :func:`insert_token`)."""
 
     def __init__(self, store: ReviewWriter, executor: Executor, metrics: Metrics) -> None:
         self.store = store
@@ -244,9 +307,10 @@ class StoreRows:
 
     async def __call__(self, classified: Sequence[ClassifiedReview]) -> None:
         rows = [build_review_row(c) for c in classified]
+        token = insert_token(classified)
         started = time.perf_counter()
         inserted = await asyncio.get_running_loop().run_in_executor(
-            self.executor, self.store.write_reviews, rows
+            self.executor, lambda: self.store.write_reviews(rows, token=token)
         )
         self.metrics.clickhouse_insert_latency.observe(time.perf_counter() - started)
         self.metrics.clickhouse_rows.inc(inserted)

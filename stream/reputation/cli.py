@@ -67,9 +67,13 @@ def register(subparsers: Any) -> None:
         "time since the last evaluation, up to the newest processed review), publishes new "
         "alerts to the alerts topic and records them in the alerts table. Safe to run beside "
         "the worker: incidents and progress live in ClickHouse, and an incident's alert_id is "
-        "the same whoever raises it. It does not take the worker's fenced producer.",
+        "the same whoever raises it. It does not take the worker's fenced producer. Model "
+        "health (model_drift, feedback_drop) is checked for the configured model version's "
+        "traffic against its card.",
     )
-    add_config_arguments(alerts, KafkaConfig, AlertConfig, ClickHouseConfig)
+    add_config_arguments(
+        alerts, KafkaConfig, AlertConfig, ClickHouseConfig, ModelConfig, MonitorConfig
+    )
     alerts.set_defaults(func=run_alerts)
 
 
@@ -139,6 +143,8 @@ def run_alerts(args: argparse.Namespace) -> int:
     import asyncio
 
     from stream.kafka import ConsumerLagProbe, ensure_topics
+    from stream.monitoring.health import ServedModel
+    from stream.monitoring.report import served_card
     from stream.reputation.engine import AlertEngine
     from stream.reputation.publisher import KafkaAlertPublisher
     from stream.sink.connection import connect
@@ -148,8 +154,18 @@ def run_alerts(args: argparse.Namespace) -> int:
     ch = connect(resolve(ClickHouseConfig, args))
     publisher = KafkaAlertPublisher(kafka)
     probe = ConsumerLagProbe(kafka, kafka.input_topic)
+    card = served_card(resolve(ModelConfig, args))
+    if isinstance(card, str):
+        print(f"model health: {card}; feedback is checked against its baseline only")
+    served = None if isinstance(card, str) else ServedModel(card.version, card.reference)
     engine = AlertEngine(
-        resolve(AlertConfig, args), ch, publisher, lag_probe=probe, pipeline=kafka.input_topic
+        resolve(AlertConfig, args),
+        ch,
+        publisher,
+        lag_probe=probe,
+        pipeline=kafka.input_topic,
+        monitor=resolve(MonitorConfig, args),
+        served_model=lambda: served,
     )
     try:
         result = asyncio.run(engine.evaluate())

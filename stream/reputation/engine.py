@@ -13,7 +13,11 @@ One evaluation (:meth:`AlertEngine.evaluate`, callable directly):
    bucket run the pure rules (``rules.evaluate_step``) and the incident tracker
    (``incidents.py``): a finding on a subject with an open incident extends it;
 5. measure the consumer lag (``stream.kafka.ConsumerLagProbe``) for the pipeline-lag rule;
-6. for each new incident: write it ``pending``, publish it keyed by subject, await the
+6. model health at the last bucket (``stream.monitoring.health``, when the engine has a
+   ``MonitorConfig``): ``model_drift`` and ``feedback_drop`` of the served model's traffic
+   (``served_model``: its version and card reference) per category, through the same
+   tracker in incident lanes of their own; and the rolling rating-agreement gauge;
+7. for each new incident: write it ``pending``, publish it keyed by subject, await the
    broker's ack, then write it ``published`` (the outbox); extend the open incidents seen;
    record the progress.
 
@@ -38,11 +42,15 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from stream.events import format_timestamp
 from stream.kafka import Fenced
 from stream.keywords import COMPLAINT_LEXICON_FILE, read_complaint_lexicon
+from stream.monitoring.alerts import incident_finding, model_health_event
+from stream.monitoring.health import ServedModel, evaluate_model_health, refresh_agreement_gauge
+from stream.monitoring.queries import sample_review_ids
+from stream.monitoring.rules import ModelHealthFinding
 from stream.reputation import queries
 from stream.reputation.alerts import PENDING, PUBLISHED, alert_event, alert_row, encode_event
 from stream.reputation.baseline import HOUR, BaselineCache
 from stream.reputation.grid import MINUTE, MinuteGrid, StepPlan, floor_hour, plan_steps
-from stream.reputation.incidents import IncidentTracker, NewIncident
+from stream.reputation.incidents import OWN_LANE_KINDS, IncidentTracker, NewIncident
 from stream.reputation.lexicon import Lexicon, learn_lexicon
 from stream.reputation.publisher import AlertPublisher
 from stream.reputation.rules import (
@@ -54,7 +62,7 @@ from stream.reputation.rules import (
 )
 
 if TYPE_CHECKING:
-    from stream.config import AlertConfig
+    from stream.config import AlertConfig, MonitorConfig
     from stream.kafka import ConsumerLag
     from stream.metrics import Metrics
     from stream.sink.backend import ClickHouse
@@ -92,6 +100,7 @@ class Evaluation:
     continued: list[str] = field(default_factory=list)
     republished: list[str] = field(default_factory=list)
     lag: ConsumerLag | None = None
+    model_health: list[ModelHealthFinding] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -110,6 +119,9 @@ class EngineHealth:
     lag_seconds: float | None = None
     lexicon_words: int = 0
     lexicon_learned_at: datetime | None = None
+    model_checked: str | None = None  # the model version whose health was evaluated last
+    model_reference: bool = False  # its card has a reference profile (drift is checked)
+    model_findings: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         def when(moment: datetime | None) -> str | None:
@@ -128,6 +140,11 @@ class EngineHealth:
             "lag_seconds": self.lag_seconds,
             "lexicon_learned_words": self.lexicon_words,
             "lexicon_learned_at": when(self.lexicon_learned_at),
+            "model_health": {
+                "model_version": self.model_checked,
+                "drift_reference": self.model_reference,
+                "findings": self.model_findings,
+            },
         }
 
 
@@ -137,6 +154,9 @@ class AlertEngine:
     ``clickhouse`` is used only from this engine's single ClickHouse thread; give it its own
     connection (or a backend that is safe to share, like chdb in the worker's process).
     ``lag_probe`` (optional) feeds the pipeline-lag rule; ``pipeline`` names its subject.
+    ``monitor`` (optional) turns on the model-health rules; ``served_model`` tells them which
+    model serves now (called on the event loop each evaluation, e.g. from the worker's model
+    holder; without it feedback is checked over every version against its own baseline only).
     """
 
     def __init__(
@@ -149,6 +169,8 @@ class AlertEngine:
         clock: Callable[[], datetime] = utc_now,
         lag_probe: LagProbe | None = None,
         pipeline: str = "review.created",
+        monitor: MonitorConfig | None = None,
+        served_model: Callable[[], ServedModel | None] | None = None,
     ) -> None:
         self.alerts = alerts
         self.settings = RuleSettings.from_config(alerts)
@@ -158,6 +180,8 @@ class AlertEngine:
         self.clock = clock
         self.lag_probe = lag_probe
         self.pipeline = pipeline
+        self.monitor = monitor
+        self.served_model = served_model
         self.status = EngineHealth()
         self.lexicon = Lexicon()
         self._curated = curated_terms()
@@ -260,7 +284,14 @@ class AlertEngine:
             finding = pipeline_lag(lag.seconds, self.pipeline, at, settings, messages=lag.messages)
             opened += tracker.step(at, [finding] if finding else [], raised_at=now)
 
-        events = [await self._event(new, now) for new in opened]
+        if self.monitor is not None and plan.last is not None:
+            result.model_health = await self._model_health(plan.last)
+            result.findings += len(result.model_health)
+            found = [incident_finding(f) for f in result.model_health]
+            opened += tracker.step(plan.last, found, raised_at=now)
+        health = {(f.kind, f.subject): f for f in result.model_health}
+
+        events = [await self._event(new, now, health) for new in opened]
         if events:
             await self._publish(events, tracker)
             for event in events:
@@ -359,9 +390,44 @@ class AlertEngine:
             len(self.lexicon.learned),
         )
 
-    async def _event(self, new: NewIncident, now: datetime) -> dict[str, Any]:
-        """The alert event of a new incident, with its samples and top complaints."""
+    async def _model_health(self, at: datetime) -> list[ModelHealthFinding]:
+        """Model-health findings for the window ending with event-time minute ``at``, and the
+        agreement gauge over the same event time; on the engine's thread."""
+        assert self.monitor is not None
+        monitor = self.monitor
+        served = self.served_model() if self.served_model is not None else None
+        version = served.version if served is not None else None
+        reference = served.reference if served is not None else None
+
+        def work() -> list[ModelHealthFinding]:
+            found = evaluate_model_health(
+                self.clickhouse, reference, monitor, at, model_version=version
+            )
+            if self.metrics is not None:
+                refresh_agreement_gauge(self.clickhouse, self.metrics, monitor, at)
+            return found
+
+        findings = await self.run_blocking(work)
+        self.status.model_checked = version
+        self.status.model_reference = reference is not None
+        self.status.model_findings = len(findings)
+        return findings
+
+    async def _event(
+        self,
+        new: NewIncident,
+        now: datetime,
+        health: dict[tuple[str, str], ModelHealthFinding],
+    ) -> dict[str, Any]:
+        """The alert event of a new incident, with its samples and top complaints (a
+        model-health incident: its finding's event, with the reviews that show it)."""
         finding: Finding = new.finding
+        if finding.kind in OWN_LANE_KINDS:
+            found = health[(finding.kind.value, finding.subject)]
+            samples = await self.run_blocking(
+                sample_review_ids, self.clickhouse, found, self.alerts.alert_sample_reviews
+            )
+            return model_health_event(found, now, samples, alert_id=new.alert_id)
         end = finding.end or now
         start = end - timedelta(minutes=finding.window_minutes)
         if finding.subject_type is SubjectType.PRODUCT:

@@ -21,8 +21,9 @@ from stream.sink.proxies import LazyClickHouse
 if TYPE_CHECKING:
     import faust
 
-    from stream.config import AlertConfig, ClickHouseConfig, KafkaConfig
+    from stream.config import AlertConfig, ClickHouseConfig, KafkaConfig, MonitorConfig
     from stream.metrics import Metrics
+    from stream.monitoring.health import ServedModel
     from stream.sink.backend import ClickHouse
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ def install_reputation(
     *,
     clickhouse: ClickHouse | None = None,
     metrics: Metrics | None = None,
+    monitor: MonitorConfig | None = None,
+    served_model: Callable[[], ServedModel | None] | None = None,
 ) -> Callable[[], dict[str, Any]]:
     """Wire the alert engine and the report endpoints into a Faust worker app; returns the
     alerting part of ``/health``.
@@ -52,6 +55,9 @@ def install_reputation(
     Default: a new one from ``connect(clickhouse_config)``, opened on first use. With the
     embedded backend pass the worker's own chdb connection (one process, one directory),
     e.g. wrapped in ``stream.sink.proxies.SerialisedClickHouse``.
+
+    ``monitor`` and ``served_model`` turn on the model-health alerts (``model_drift``,
+    ``feedback_drop``) of the model the worker serves (see ``AlertEngine``).
     """
     if clickhouse is None:
         clickhouse = LazyClickHouse(lambda: connect(clickhouse_config))
@@ -63,6 +69,8 @@ def install_reputation(
         metrics=metrics,
         lag_probe=LazyLagProbe(kafka),
         pipeline=kafka.input_topic,
+        monitor=monitor,
+        served_model=served_model,
     )
     ownership = AlertOwnership(kafka.input_topic)
 

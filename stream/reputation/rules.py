@@ -39,6 +39,9 @@ class AlertKind(StrEnum):
     COMPLAINT_SURGE = "complaint_surge"
     CATEGORY_DROP = "category_drop"
     PIPELINE_LAG = "pipeline_lag"
+    # Model health (stream.monitoring.rules), raised through the same engine and outbox.
+    MODEL_DRIFT = "model_drift"
+    FEEDBACK_DROP = "feedback_drop"
 
 
 class Severity(StrEnum):
@@ -58,6 +61,8 @@ KIND_PRIORITY = (
     AlertKind.COMPLAINT_SURGE,
     AlertKind.CATEGORY_DROP,
     AlertKind.PIPELINE_LAG,
+    AlertKind.MODEL_DRIFT,
+    AlertKind.FEEDBACK_DROP,
 )
 # Lag at this many times the threshold is critical.
 CRITICAL_LAG_FACTOR = 3.0

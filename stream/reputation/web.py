@@ -4,12 +4,15 @@
 ``GET /reports/complaints?hours=24&limit=10``
 ``GET /reports/alerts?limit=20``
 
-Queries run on the alert engine's ClickHouse thread, off the event loop.
+Queries run on the alert engine's ClickHouse thread, off the event loop, each with ClickHouse's
+``max_execution_time`` of ``report-timeout-s`` (504 past it); windows are bounded by
+``report-max-hours``. Access (the web token) is checked for every page by ``stream.access``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from stream.reputation import reports
@@ -18,6 +21,34 @@ if TYPE_CHECKING:
     import faust
 
     from stream.reputation.engine import AlertEngine
+    from stream.sink.backend import ClickHouse
+
+# ClickHouse's error for a query past max_execution_time (TIMEOUT_EXCEEDED), on both backends.
+TIMEOUT_EXCEEDED = re.compile(r"Code: 159\b|TIMEOUT_EXCEEDED|Timeout exceeded")
+
+
+class TimeLimited:
+    """Read-only view of a ClickHouse connection whose every query carries
+    ``SETTINGS max_execution_time``, so ClickHouse itself stops a report that runs too long
+    (the SETTINGS clause works on 18.16 and on chdb)."""
+
+    def __init__(self, clickhouse: ClickHouse, seconds: float) -> None:
+        self.clickhouse = clickhouse
+        self.database = clickhouse.database
+        self.seconds = max(1, round(seconds))
+
+    def query(self, sql: str) -> list[tuple]:
+        statement = sql.strip().rstrip(";")
+        return self.clickhouse.query(f"{statement}\nSETTINGS max_execution_time = {self.seconds}")
+
+    def execute(self, sql: str) -> None:
+        raise PermissionError("reports only read")
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+        raise PermissionError("reports only read")
+
+    def close(self) -> None:
+        """The connection belongs to the alert engine."""
 
 
 class BadParameter(ValueError):
@@ -37,10 +68,11 @@ def int_param(query: Mapping[str, str], name: str, default: int, low: int, high:
     return value
 
 
-def products_args(query: Mapping[str, str]) -> dict[str, Any]:
+def products_args(query: Mapping[str, str], max_hours: int = 24 * 7) -> dict[str, Any]:
     period = query.get("period", "24h")
-    if period not in reports.PERIOD_HOURS:
-        raise BadParameter(f"period must be one of {sorted(reports.PERIOD_HOURS)}")
+    periods = sorted(p for p, hours in reports.PERIOD_HOURS.items() if hours <= max_hours)
+    if period not in periods:
+        raise BadParameter(f"period must be one of {periods}")
     return {
         "period": period,
         "limit": int_param(query, "limit", 10, 1, 1000),
@@ -48,14 +80,14 @@ def products_args(query: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def complaints_args(query: Mapping[str, str]) -> dict[str, Any]:
+def complaints_args(query: Mapping[str, str], max_hours: int = 24 * 7) -> dict[str, Any]:
     return {
-        "hours": int_param(query, "hours", 24, 1, 24 * 30),
+        "hours": int_param(query, "hours", min(24, max_hours), 1, max_hours),
         "limit": int_param(query, "limit", 10, 1, 1000),
     }
 
 
-def alerts_args(query: Mapping[str, str]) -> dict[str, Any]:
+def alerts_args(query: Mapping[str, str], max_hours: int = 24 * 7) -> dict[str, Any]:
     return {"limit": int_param(query, "limit", 20, 1, 1000)}
 
 
@@ -77,12 +109,23 @@ def _page(
     report: Callable[..., list[dict[str, Any]]],
     parse: Callable[..., dict],
 ) -> Callable[..., Any]:
+    limits = engine.alerts
+
     async def view(self: Any, request: Any) -> Any:
         try:
-            kwargs = parse(request.query)
+            kwargs = parse(request.query, limits.report_max_hours)
         except BadParameter as error:
             return self.json({"error": str(error)}, status=400)
-        rows = await engine.run_blocking(lambda: report(engine.clickhouse, **kwargs))
+        reads = TimeLimited(engine.clickhouse, limits.report_timeout_s)
+        try:
+            rows = await engine.run_blocking(lambda: report(reads, **kwargs))
+        except Exception as exc:
+            if not TIMEOUT_EXCEEDED.search(str(exc)):
+                raise
+            return self.json(
+                {"error": f"the report took longer than {reads.seconds}s; ask for less"},
+                status=504,
+            )
         return self.json({"rows": reports.jsonable(rows)})
 
     return view

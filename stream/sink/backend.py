@@ -10,7 +10,7 @@ worker runs them in an executor. Query results use the same Python types on both
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -18,6 +18,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class ClickHouse(Protocol):
     database: str
+    cluster: str  # remote_servers name in cluster mode (stream.sink.cluster); "" on one node
 
     def execute(self, sql: str) -> None:
         """Run one statement that returns no rows (DDL, INSERT ... SELECT, OPTIMIZE)."""
@@ -25,8 +26,15 @@ class ClickHouse(Protocol):
     def query(self, sql: str) -> list[tuple]:
         """Run one SELECT and return its rows."""
 
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
-        """Insert ``rows`` (values in ``columns`` order) into ``table`` of this database."""
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence],
+        settings: Mapping[str, str | int] | None = None,
+    ) -> None:
+        """Insert ``rows`` (values in ``columns`` order) into ``table`` of this database, as
+        one block, with per-query ``settings`` (e.g. ``insert_deduplication_token``)."""
 
     def close(self) -> None: ...
 

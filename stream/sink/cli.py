@@ -9,12 +9,13 @@ from stream.config import ClickHouseConfig, add_config_arguments, resolve
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from stream.sink.connection import connect
-    from stream.sink.migrations import load_migrations, migrate
+    from stream.sink.migrations import applied_versions, load_migrations, migrate
 
     config = resolve(ClickHouseConfig, args)
-    ch = connect(config)
+    ch = connect(config.for_migrations())  # the DDL user, when one is set
     try:
         applied = migrate(ch)
+        recorded = len(applied_versions(ch))
     finally:
         ch.close()
     where = (
@@ -26,7 +27,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     print(f"database {config.clickhouse_database} on {config.clickhouse_backend} ({where})")
     for label in applied:
         print(f"  applied {label}")
-    print(f"{len(applied)} applied now; {total - len(applied)} of {total} were applied before")
+    waiting = total - recorded  # files marked "-- requires ClickHouse X.Y" on an older server
+    print(
+        f"{len(applied)} applied now; {recorded - len(applied)} of {total} were applied before"
+        + (f"; {waiting} need a newer ClickHouse" if waiting else "")
+    )
     return 0
 
 

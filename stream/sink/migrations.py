@@ -6,6 +6,13 @@ without a prefix (the connection's current database is the target database). App
 versions are recorded in ``schema_migrations`` with the file's checksum; a changed
 applied file is refused rather than silently skipped. Statements must be idempotent
 (``IF NOT EXISTS``): two processes migrating at once both run them, harmlessly.
+
+With ``ch.cluster`` set, each statement runs as its cluster form (:mod:`stream.sink.cluster`:
+Replicated tables on every node, Distributed tables over them, ``ON CLUSTER``), the ledger is
+one table replicated to every node, and nothing runs unless every node answers.
+
+A file whose first line is ``-- requires ClickHouse X.Y`` runs only on servers of that
+version or later; on older ones it is skipped and not recorded, so it runs after an upgrade.
 """
 
 from __future__ import annotations
@@ -19,9 +26,12 @@ from pathlib import Path
 
 from stream.config import PROJECT_ROOT
 from stream.sink.backend import ClickHouse
+from stream.sink.cluster import ShardedTable, cluster_statements, sharded_tables
+from stream.sink.version import server_version
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
+_REQUIRES = re.compile(r"^-- requires ClickHouse (\d+)\.(\d+)\s*$")
 
 CANDIDATE_DIRS = (
     PROJECT_ROOT / "deploy" / "clickhouse" / "migrations",  # source checkout / editable
@@ -42,6 +52,13 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+
+    @property
+    def requires(self) -> tuple[int, int] | None:
+        """The oldest ClickHouse version this file runs on (None: every version)."""
+        first = self.sql.split("\n", 1)[0]
+        match = _REQUIRES.match(first)
+        return (int(match.group(1)), int(match.group(2))) if match else None
 
     @property
     def label(self) -> str:
@@ -81,11 +98,73 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
 
 
 def ensure_ledger(ch: ClickHouse) -> None:
+    columns = "version UInt32, name String, checksum String, applied_at DateTime('UTC')"
+    if not ch.cluster:
+        ch.execute(
+            f"CREATE TABLE IF NOT EXISTS schema_migrations ({columns}) "
+            "ENGINE = MergeTree ORDER BY version"
+        )
+        return
+    # One replica set spanning every node (no {shard} in the path): any node reads the
+    # whole ledger, and a record written on one reaches the others.
+    ch.execute(f"CREATE DATABASE IF NOT EXISTS {ch.database} ON CLUSTER {ch.cluster}")
     ch.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        "version UInt32, name String, checksum String, applied_at DateTime('UTC')"
-        ") ENGINE = MergeTree ORDER BY version"
+        f"CREATE TABLE IF NOT EXISTS schema_migrations ON CLUSTER {ch.cluster} ({columns}) "
+        f"ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{ch.database}/schema_migrations',"
+        " '{replica}') ORDER BY version"
     )
+
+
+def unreachable_nodes(ch: ClickHouse) -> list[str]:
+    """host:port of every node of ``ch.cluster`` that does not answer (DDL ``ON CLUSTER``
+    would wait for them, and leave the schema half-applied)."""
+    nodes = ch.query(
+        "SELECT host_address, port FROM system.clusters "
+        f"WHERE cluster = '{ch.cluster}' ORDER BY shard_num, replica_num"
+    )
+    if not nodes:
+        raise MigrationError(f"cluster {ch.cluster!r} is not in this server's remote_servers")
+    down = []
+    for host, port in nodes:
+        try:
+            ch.query(f"SELECT 1 FROM remote('{host}:{port}', system.one)")
+        except Exception:
+            down.append(f"{host}:{port}")
+    return down
+
+
+def done_by_another_run(sql: str, exc: Exception) -> bool:
+    """``ADD COLUMN`` has no ``IF NOT EXISTS`` on 18.16: when two processes migrate at once
+    (two workers starting), the second one's finds the column there. That is this statement
+    done, not a failure."""
+    return bool(
+        re.match(r"^ALTER TABLE\s", sql, re.I)
+        and re.search(r"\bADD COLUMN\b", sql, re.I)
+        and re.search(r"column with this name already exists|already exists", str(exc))
+    )
+
+
+def run_statement(
+    ch: ClickHouse, statement: str, tables: dict[str, ShardedTable], label: str
+) -> None:
+    statements = (
+        cluster_statements(statement, ch.cluster, ch.database, tables)
+        if ch.cluster
+        else [statement]
+    )
+    for sql in statements:
+        try:
+            ch.execute(sql)
+        except Exception as exc:
+            if done_by_another_run(sql, exc):
+                continue
+            hint = (
+                " (a node may be down: its part of this DDL runs when it returns; "
+                "run the migrations again to finish and record it)"
+                if ch.cluster
+                else ""
+            )
+            raise MigrationError(f"{label}: {exc}{hint}") from exc
 
 
 def applied_versions(ch: ClickHouse) -> dict[int, str]:
@@ -97,6 +176,11 @@ def applied_versions(ch: ClickHouse) -> dict[int, str]:
 def migrate(ch: ClickHouse, directory: Path | None = None) -> list[str]:
     """Apply the migrations not applied yet, in order; return their labels."""
     migrations = load_migrations(directory)
+    if ch.cluster and (down := unreachable_nodes(ch)):
+        raise MigrationError(
+            f"cluster {ch.cluster}: nodes {', '.join(down)} do not answer; DDL ON CLUSTER "
+            "needs every node. Start them and run the migrations again."
+        )
     ensure_ledger(ch)
     applied = applied_versions(ch)
     for migration in migrations:
@@ -107,14 +191,19 @@ def migrate(ch: ClickHouse, directory: Path | None = None) -> list[str]:
                 "add a new migration instead of editing an applied one"
             )
     done = []
+    tables = (
+        sharded_tables(s for m in migrations for s in m.statements(ch.database))
+        if ch.cluster
+        else {}
+    )
+    version = server_version(ch) if any(m.requires for m in migrations) else ()
     for migration in migrations:
         if migration.version in applied:
             continue
+        if migration.requires and version[:2] < migration.requires:
+            continue  # needs a newer server; runs once the server is upgraded
         for statement in migration.statements(ch.database):
-            try:
-                ch.execute(statement)
-            except Exception as exc:
-                raise MigrationError(f"{migration.label}: {exc}") from exc
+            run_statement(ch, statement, tables, migration.label)
         ch.insert(
             "schema_migrations",
             ("version", "name", "checksum", "applied_at"),

@@ -7,7 +7,7 @@ so inserts always send rows as parameters (``INSERT INTO t (cols) VALUES`` + row
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from clickhouse_driver import Client
@@ -32,8 +32,10 @@ class NativeClickHouse:
         user: str = "default",
         password: str = "",
         timeout_s: float = 30.0,
+        cluster: str = "",
     ) -> None:
         self.database = check_identifier(database)
+        self.cluster = check_identifier(cluster) if cluster else ""
         options = {
             "host": host,
             "port": port,
@@ -45,10 +47,18 @@ class NativeClickHouse:
         }
         bootstrap = Client(**options)
         try:
-            bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+            # Only when missing: a user without DDL rights (the worker's) may not even try.
+            exists = bootstrap.execute(
+                f"SELECT count() FROM system.databases WHERE name = '{self.database}'"
+            )[0][0]
+            if not exists:
+                bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
         finally:
             bootstrap.disconnect()
-        self._client = Client(database=self.database, **options)
+        # Cluster mode: an insert into a Distributed table returns once every shard holds its
+        # part, so an acked batch is on the shards, not in one node's send queue.
+        settings = {"insert_distributed_sync": 1} if self.cluster else {}
+        self._client = Client(database=self.database, settings=settings, **options)
         self._lock = threading.Lock()
 
     @classmethod
@@ -60,6 +70,7 @@ class NativeClickHouse:
             user=config.clickhouse_user,
             password=config.clickhouse_password,
             timeout_s=config.clickhouse_timeout_s,
+            cluster=config.clickhouse_cluster,
         )
 
     def execute(self, sql: str) -> None:
@@ -74,14 +85,23 @@ class NativeClickHouse:
             tuple(from_clickhouse(t, v) for t, v in zip(types, row, strict=True)) for row in rows
         ]
 
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence],
+        settings: Mapping[str, str | int] | None = None,
+    ) -> None:
         if not rows:
             return
         names = ", ".join(check_identifier(c) for c in columns)
         data = insert_columns(rows, len(columns))
         with self._lock:
             self._client.execute(
-                f"INSERT INTO {check_identifier(table)} ({names}) VALUES", data, columnar=True
+                f"INSERT INTO {check_identifier(table)} ({names}) VALUES",
+                data,
+                columnar=True,
+                settings=dict(settings) if settings else None,
             )
 
     def close(self) -> None:

@@ -5,7 +5,7 @@ the call."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
@@ -25,8 +25,17 @@ class ClickHouseProxy(ABC):
     def query(self, sql: str) -> list[tuple]:
         return self._call("query", sql)
 
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
-        self._call("insert", table, columns, rows)
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence],
+        settings: Mapping[str, str | int] | None = None,
+    ) -> None:
+        if settings:
+            self._call("insert", table, columns, rows, settings)
+        else:
+            self._call("insert", table, columns, rows)
 
 
 class SerialisedClickHouse(ClickHouseProxy):
@@ -38,6 +47,7 @@ class SerialisedClickHouse(ClickHouseProxy):
         self._clickhouse = clickhouse
         self._executor = executor
         self.database = clickhouse.database
+        self.cluster = clickhouse.cluster
 
     def _call(self, method: str, *args: Any) -> Any:
         return self._executor.submit(getattr(self._clickhouse, method), *args).result()
@@ -62,6 +72,10 @@ class LazyClickHouse(ClickHouseProxy):
     @property
     def database(self) -> str:
         return self._connection().database
+
+    @property
+    def cluster(self) -> str:
+        return self._connection().cluster
 
     def _call(self, method: str, *args: Any) -> Any:
         return getattr(self._connection(), method)(*args)

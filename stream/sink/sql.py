@@ -6,7 +6,7 @@ ClickHouse 18.16 and chdb 26.x.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -27,6 +27,16 @@ def quote(value: str) -> str:
 def in_list(values: Iterable[str]) -> str:
     """``('a', 'b')``: the right-hand side of an ``IN`` over string values."""
     return "(" + ", ".join(quote(value) for value in values) + ")"
+
+
+def settings_clause(settings: Mapping[str, str | int]) -> str:
+    """``name = value, ...`` for a ``SETTINGS`` clause (names checked, strings quoted)."""
+    parts = []
+    for name, value in settings.items():
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"not a setting name: {name!r}")
+        parts.append(f"{name} = {quote(value) if isinstance(value, str) else int(value)}")
+    return ", ".join(parts)
 
 
 def datetime_literal(moment: datetime) -> str:

@@ -203,10 +203,13 @@ def test_model_health_finds_the_drifted_category_and_only_it(
         CONFIG,
         WINDOW,
         "v1",
+        baseline_traffic=expected_traffic(stored, WINDOW.baseline_start, WINDOW.start, "v1"),
     )
     assert found == want
     drift, drop = found
-    assert {"neutral_share", "unknown_token_share"} <= set(drift.reasons)
+    # Its label shares moved against its own earlier traffic, not only against the card.
+    assert {"neutral_share", "unknown_token_share", "label_psi"} <= set(drift.reasons)
+    assert drift.figures["baseline_reviews"] == 120
     assert drop.figures["baseline_agreement"] > 0.8 and drop.figures["clear_agreement"] < 0.6
     # Without a reference only the baseline comparison runs.
     assert [f.kind for f in evaluate_model_health(ch, None, CONFIG, NOW, model_version="v1")] == [

@@ -117,20 +117,45 @@ def test_traffic_like_the_reference_does_not_drift() -> None:
     assert drift_finding("手机", live(), REFERENCE, CONFIG, WINDOW) is None
 
 
-def test_a_shift_in_predicted_labels_is_drift() -> None:
-    traffic = live(labels=(0.15, 0.05, 0.80))
-    found = drift_finding("手机", traffic, REFERENCE, CONFIG, WINDOW, "v1")
+SHIFTED_LABELS = (0.15, 0.05, 0.80)
+
+
+def test_a_shift_in_predicted_labels_against_the_categorys_own_traffic_is_drift() -> None:
+    traffic = live(labels=SHIFTED_LABELS)
+    before = live(reviews=3000)  # the label shares of the reference
+    found = drift_finding("手机", traffic, REFERENCE, CONFIG, WINDOW, "v1", before)
     assert found is not None and found.kind == MODEL_DRIFT and found.reasons == ("label_psi",)
-    expected = label_psi(REFERENCE.label_shares, traffic.profile.label_shares)
+    expected = label_psi(before.profile.label_shares, traffic.profile.label_shares)
     assert found.figures["label_psi"] == pytest.approx(expected, abs=1e-4)
+    assert found.figures["baseline_reviews"] == 3000
     # 0.3 ln 3 + 0.03 ln 1.6 + 0.33 ln(0.8 / 0.47) >= 2 x 0.2: critical
     assert expected == pytest.approx(0.5192, abs=1e-4)
     assert found.severity == CRITICAL
     assert found.subject_type == "category" and found.subject == "手机"
     assert found.message.startswith(
         "category 手机: traffic drifted from model v1's overall reference (手机 has none of "
-        "its own) in the last 60 min (500 reviews): label PSI 0.52"
+        "its own) in the last 60 min (500 reviews): label PSI 0.52 against the 3000 reviews "
+        "before"
     )
+
+
+def test_a_class_mix_unlike_the_balanced_validation_split_is_not_drift() -> None:
+    """Mostly positive traffic, as a shop's is, against the card's balanced validation shares:
+    the label PSI is large but measures the shop, not the model; it is not judged against the
+    card, only against the category's own earlier traffic (with enough of it)."""
+    traffic = live(labels=SHIFTED_LABELS)
+    assert drift_finding("手机", traffic, REFERENCE, CONFIG, WINDOW) is None
+    assert drift_finding("手机", traffic, REFERENCE, CONFIG, WINDOW, None, traffic) is None
+    few = live(reviews=199)  # a baseline under monitor_min_reviews is not compared with
+    assert drift_finding("手机", traffic, REFERENCE, CONFIG, WINDOW, None, few) is None
+    # Reported for reading on any finding: here one on the neutral share.
+    unsure = live(labels=(0.1, 0.2, 0.7))
+    found = drift_finding("手机", unsure, REFERENCE, CONFIG, WINDOW)
+    assert found is not None and found.reasons == ("neutral_share",)
+    assert found.figures["label_psi_reference"] == pytest.approx(
+        label_psi(REFERENCE.label_shares, unsure.profile.label_shares), abs=1e-4
+    )
+    assert "label_psi" not in found.figures and found.figures["baseline_reviews"] == 0
 
 
 def test_an_unseen_domain_raises_neutral_share_unknown_tokens_and_confidence() -> None:
@@ -156,11 +181,9 @@ def test_an_unseen_domain_raises_neutral_share_unknown_tokens_and_confidence() -
 
 
 def test_drift_needs_volume() -> None:
-    shifted = (0.15, 0.05, 0.80)
-    assert (
-        drift_finding("手机", live(reviews=199, labels=shifted), REFERENCE, CONFIG, WINDOW) is None
-    )
-    assert drift_finding("手机", live(reviews=200, labels=shifted), REFERENCE, CONFIG, WINDOW)
+    few, enough = (live(reviews=n, labels=(0.36, 0.25, 0.39)) for n in (199, 200))
+    assert drift_finding("手机", few, REFERENCE, CONFIG, WINDOW) is None
+    assert drift_finding("手机", enough, REFERENCE, CONFIG, WINDOW)
 
 
 def test_unknown_tokens_are_not_judged_when_the_window_counted_none() -> None:
@@ -179,16 +202,17 @@ def test_histograms_with_other_bins_are_skipped_not_misread() -> None:
         unknown_token_share=REFERENCE.unknown_token_share,
         text_length=Histogram((0.0, 50.0), (0.5, 0.5)),
     )
-    found = drift_finding("手机", live(labels=(0.15, 0.05, 0.80)), other, CONFIG, WINDOW)
+    found = drift_finding("手机", live(labels=(0.36, 0.25, 0.39)), other, CONFIG, WINDOW)
     assert found is not None
     assert "confidence_psi" not in found.figures and "length_psi" not in found.figures
 
 
 def test_thresholds_come_from_the_settings() -> None:
-    traffic = live(labels=(0.35, 0.08, 0.57))  # label PSI ~0.04
-    assert drift_finding("手机", traffic, REFERENCE, CONFIG, WINDOW) is None
+    traffic = live(labels=(0.35, 0.08, 0.57))  # label PSI ~0.04 against the one before
+    before = live()
+    assert drift_finding("手机", traffic, REFERENCE, CONFIG, WINDOW, None, before) is None
     strict = MonitorConfig(monitor_label_psi=0.03)
-    found = drift_finding("手机", traffic, REFERENCE, strict, WINDOW)
+    found = drift_finding("手机", traffic, REFERENCE, strict, WINDOW, None, before)
     assert found is not None and found.figures["threshold_label_psi"] == 0.03
 
 
@@ -306,12 +330,13 @@ def test_findings_make_valid_alert_events(kind: str) -> None:
 # --- per-category references ------------------------------------------------------------------
 
 
-SHIFTED = live(labels=(0.15, 0.05, 0.80)).profile
+UNSURE = (0, 0, 0.08, 0.12, 0.14, 0.15, 0.15, 0.14, 0.12, 0.1, 0, 0, 0)
+SHIFTED = live(labels=(0.36, 0.25, 0.39), confidence=UNSURE).profile
 WITH_CATEGORIES = replace(REFERENCE, categories={"手机": replace(SHIFTED, agreement=0.7)})
 
 
 def test_a_known_category_is_compared_with_its_own_reference() -> None:
-    traffic = live(labels=(0.15, 0.05, 0.80))
+    traffic = live(labels=(0.36, 0.25, 0.39), confidence=UNSURE)
     assert drift_finding("手机", traffic, WITH_CATEGORIES, CONFIG, WINDOW) is None
     found = drift_finding("外卖", traffic, WITH_CATEGORIES, CONFIG, WINDOW, "v1")
     assert found is not None and found.figures["category_reference"] == 0

@@ -76,8 +76,10 @@ class FakeSender:
 class FakeStore:
     def __init__(self, journal: list, fail: int = 0) -> None:
         self.journal, self.fail = journal, fail
+        self.tokens: list[str | None] = []
 
-    def write_reviews(self, rows) -> int:
+    def write_reviews(self, rows, *, token: str | None = None) -> int:
+        self.tokens.append(token)
         if self.fail:
             self.fail -= 1
             raise ConnectionError("clickhouse down")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import threading
 
 import pytest
@@ -49,6 +50,7 @@ def make(keywords, *, store_fail=0, topic_fail=0, model=None, shadow=None, **ove
         stops.append((code, message))
         raise Stopped(code)
 
+    overrides.setdefault("worker_data_dir", tempfile.mkdtemp(prefix="chain-"))  # DLQ window
     config = WorkerConfig.resolve(sink_retry_attempts=3, sink_retry_backoff_s=0.01, **overrides)
     metrics = Metrics()
     context = WorkerContext(

@@ -138,7 +138,7 @@ def test_publish_and_store_write_one_output_per_review(keywords, executor) -> No
     rows: list = []
 
     class Store(FakeStore):
-        def write_reviews(self, batch):
+        def write_reviews(self, batch, *, token=None):
             rows.extend(batch)
             return super().write_reviews(batch)
 

@@ -94,4 +94,6 @@ def test_each_command_takes_the_flags_of_the_sections_it_reads(
     assert "--alert-interval-s" not in report and "--batch-size" not in report
     for flag in ("--kafka-broker", "--alerts-topic", "--alert-min-volume", "--chdb-path"):
         assert flag in alerts
-    assert "--batch-size" not in alerts and "--model-name" not in alerts
+    # Model health: the served model's card and the monitor thresholds.
+    assert "--model-name" in alerts and "--monitor-label-psi" in alerts
+    assert "--batch-size" not in alerts

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
-from stream.reputation.incidents import IncidentTracker, OpenIncident, incident_id
+from stream.reputation.incidents import IncidentTracker, OpenIncident, incident_id, incident_key
 from stream.reputation.rules import AlertKind, Finding, Severity, SubjectType
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -82,7 +83,7 @@ def test_the_newest_stored_incident_per_subject_wins() -> None:
         "new", AlertKind.NEGATIVE_SPIKE, SubjectType.PRODUCT, "p1", T0, T0 + 30 * MINUTE
     )
     tracker = IncidentTracker.of(COOLDOWN, [new, old])
-    assert tracker.open[("product", "p1")].alert_id == "new"
+    assert tracker.open[("reputation", "product", "p1")].alert_id == "new"
 
 
 def test_a_skipped_gap_is_not_quiet_time() -> None:
@@ -102,5 +103,49 @@ def test_re_evaluating_earlier_minutes_keeps_the_latest_sighting() -> None:
     tracker = IncidentTracker(COOLDOWN)
     [new] = tracker.step(T0 + 10 * MINUTE, [finding()], raised_at=T0)
     assert tracker.step(T0 + 5 * MINUTE, [finding()], raised_at=T0) == []
-    assert tracker.open[("product", "p1")].last_seen_at == T0 + 10 * MINUTE
+    assert tracker.open[("reputation", "product", "p1")].last_seen_at == T0 + 10 * MINUTE
     assert new.alert_id == incident_id(SubjectType.PRODUCT, "p1", T0 + 10 * MINUTE)
+
+
+def health(kind: AlertKind, subject: str = "手机") -> Finding:
+    return Finding(kind, Severity.WARNING, SubjectType.CATEGORY, subject, subject, {}, end=T0)
+
+
+def test_model_health_kinds_have_lanes_of_their_own() -> None:
+    """category_drop, model_drift and feedback_drop on one category are three incidents, each
+    continued by its own kind only; reputation kinds still share one incident per subject."""
+    tracker = IncidentTracker(COOLDOWN)
+    kinds = (AlertKind.CATEGORY_DROP, AlertKind.MODEL_DRIFT, AlertKind.FEEDBACK_DROP)
+    new = tracker.step(T0, [health(kind) for kind in kinds], raised_at=T0)
+    assert [n.finding.kind for n in new] == list(kinds)
+    assert len({n.alert_id for n in new}) == 3
+    assert set(tracker.open) == {
+        ("reputation", "category", "手机"),
+        ("model_drift", "category", "手机"),
+        ("feedback_drop", "category", "手机"),
+    }
+    # An open model_drift incident does not hold back feedback_drop on another category ...
+    assert len(tracker.step(T0 + MINUTE, [health(AlertKind.FEEDBACK_DROP, "外卖")], T0)) == 1
+    # ... and each lane goes on with its own kind.
+    later = [health(kind) for kind in kinds]
+    assert tracker.step(T0 + 5 * MINUTE, later, raised_at=T0) == []
+    assert set(tracker.extended()) == {n.alert_id for n in new}
+
+
+def test_incident_ids_of_reputation_kinds_are_unchanged_and_lanes_differ() -> None:
+    # The reputation lane hashes subject and minute only, as before lanes existed (ids of
+    # stored alerts stay valid).
+    before = hashlib.md5("category|手机|2026-11-27T12:00Z".encode()).hexdigest()
+    assert incident_id(SubjectType.CATEGORY, "手机", T0, AlertKind.CATEGORY_DROP) == before
+    assert incident_id(SubjectType.CATEGORY, "手机", T0) == before
+    ids = {
+        incident_id(SubjectType.CATEGORY, "手机", T0, kind)
+        for kind in (AlertKind.CATEGORY_DROP, AlertKind.MODEL_DRIFT, AlertKind.FEEDBACK_DROP)
+    }
+    assert len(ids) == 3
+    stored = OpenIncident("a1", AlertKind.MODEL_DRIFT, SubjectType.CATEGORY, "手机", T0, T0)
+    assert stored.key == incident_key(AlertKind.MODEL_DRIFT, SubjectType.CATEGORY, "手机")
+    tracker = IncidentTracker.of(COOLDOWN, [stored])
+    # A stored model_drift incident continues model_drift, not a category_drop.
+    assert tracker.step(T0 + MINUTE, [health(AlertKind.MODEL_DRIFT)], raised_at=T0) == []
+    assert len(tracker.step(T0 + MINUTE, [health(AlertKind.CATEGORY_DROP)], raised_at=T0)) == 1

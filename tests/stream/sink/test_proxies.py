@@ -17,6 +17,7 @@ class Recorder:
     """A stand-in connection that records each call and the thread it ran on."""
 
     database = "recorded"
+    cluster = ""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple, str]] = []

@@ -1,0 +1,143 @@
+"""A replicated, sharded ClickHouse on one machine: ZooKeeper plus ``shards × replicas``
+``clickhouse-server`` 18.16 processes on loopback ports, each with the cluster's
+``remote_servers``, its own ``{shard}``/``{replica}`` macros and distributed DDL. For the
+cluster tests and ``reviewpulse up --cluster``; deploy/kubernetes/clickhouse has the same
+settings for a real cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from stream.local.clickhouse_server import ClickHouseServer
+from stream.local.processes import free_port
+from stream.local.zookeeper import ZooKeeper
+
+CLUSTER_NAME = "reviewpulse"
+
+
+@dataclass(frozen=True)
+class NodePorts:
+    shard: int  # 1-based
+    replica: int  # 1-based
+    tcp_port: int
+    http_port: int
+    interserver_port: int
+
+    @property
+    def name(self) -> str:
+        return f"s{self.shard}r{self.replica}"
+
+
+def remote_servers_xml(cluster: str, nodes: list[NodePorts]) -> str:
+    """``internal_replication``: a Distributed insert writes one replica per shard, and the
+    replicated table copies it to the others (writing every replica would double the rows)."""
+    shards = []
+    for shard in sorted({n.shard for n in nodes}):
+        replicas = "".join(
+            f"<replica><host>127.0.0.1</host><port>{n.tcp_port}</port></replica>"
+            for n in nodes
+            if n.shard == shard
+        )
+        shards.append(f"<shard><internal_replication>true</internal_replication>{replicas}</shard>")
+    return f"<remote_servers><{cluster}>{''.join(shards)}</{cluster}></remote_servers>"
+
+
+def node_config_xml(cluster: str, node: NodePorts, nodes: list[NodePorts], zk_port: int) -> str:
+    return f"""    <interserver_http_host>127.0.0.1</interserver_http_host>
+    <interserver_http_port>{node.interserver_port}</interserver_http_port>
+    <zookeeper>
+        <node><host>127.0.0.1</host><port>{zk_port}</port></node>
+        <session_timeout_ms>10000</session_timeout_ms>
+    </zookeeper>
+    <macros>
+        <cluster>{cluster}</cluster>
+        <shard>{node.shard:02d}</shard>
+        <replica>{node.name}</replica>
+    </macros>
+    {remote_servers_xml(cluster, nodes)}
+    <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
+"""
+
+
+class LocalCluster:
+    """Start ZooKeeper, then every node; ``stop_node``/``start_node`` take one down and back
+    (replica-loss tests). Use as a context manager."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        shards: int = 2,
+        replicas: int = 2,
+        cluster: str = CLUSTER_NAME,
+        owner_dir: Path | None = None,
+        detach: bool = False,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.cluster = cluster
+        self.owner_dir = owner_dir
+        self.detach = detach
+        self.zookeeper = ZooKeeper(self.root / "zookeeper", owner_dir=owner_dir, detach=detach)
+        self.layout = [
+            NodePorts(shard, replica, free_port(), free_port(), free_port())
+            for shard in range(1, shards + 1)
+            for replica in range(1, replicas + 1)
+        ]
+        self.nodes: dict[str, ClickHouseServer] = {}
+
+    def _server(self, node: NodePorts) -> ClickHouseServer:
+        return ClickHouseServer(
+            self.root / node.name,
+            tcp_port=node.tcp_port,
+            http_port=node.http_port,
+            owner_dir=self.owner_dir,
+            detach=self.detach,
+            ready_timeout_s=60.0,
+            extra_config=node_config_xml(self.cluster, node, self.layout, self.zookeeper.port),
+        )
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        """The first node's native port: where a client (the worker, migrations) connects."""
+        return self.layout[0].tcp_port
+
+    def start(self) -> LocalCluster:
+        try:
+            self.zookeeper.start()
+            for node in self.layout:
+                self.nodes[node.name] = self._server(node).start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop_node(self, name: str) -> None:
+        self.nodes[name].stop()
+
+    def start_node(self, name: str) -> ClickHouseServer:
+        (node,) = [n for n in self.layout if n.name == name]
+        self.nodes[name] = self._server(node).start()
+        return self.nodes[name]
+
+    def stop(self) -> None:
+        for server in self.nodes.values():
+            server.stop()
+        self.zookeeper.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,46 @@
+"""``message_crashes`` (migration 0041): which input messages were in hand when a worker
+process died, counted per message across restarts and workers. Blocking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from stream.sink.backend import ClickHouse
+from stream.sink.sql import chunks, quote
+
+Position = tuple[str, int, int]
+"""(topic, partition, offset) of one input message."""
+
+COLUMNS = ("topic", "partition", "offset", "attempt", "worker", "crashed_at")
+
+
+class CrashLedger:
+    """Reads and records crashed attempts in ``message_crashes``."""
+
+    def __init__(self, ch: ClickHouse) -> None:
+        self.ch = ch
+
+    def record(
+        self, positions: Iterable[Position], *, attempt: str, worker: str, crashed_at: datetime
+    ) -> None:
+        """One row per position of the attempt that died (recording it again is harmless)."""
+        rows = [(t, p, o, attempt, worker, crashed_at) for t, p, o in positions]
+        if rows:
+            self.ch.insert("message_crashes", COLUMNS, rows)
+
+    def counts(self, positions: Sequence[Position]) -> dict[Position, int]:
+        """Crashed attempts per position (positions never in a crash are left out)."""
+        found: dict[Position, int] = {}
+        by_partition: dict[tuple[str, int], list[int]] = {}
+        for topic, partition, offset in positions:
+            by_partition.setdefault((topic, partition), []).append(offset)
+        for (topic, partition), offsets in by_partition.items():
+            for chunk in chunks(sorted(set(offsets))):
+                rows = self.ch.query(
+                    "SELECT offset, uniqExact(attempt) FROM message_crashes "
+                    f"WHERE topic = {quote(topic)} AND partition = {int(partition)} "
+                    f"AND offset IN ({', '.join(str(int(o)) for o in chunk)}) GROUP BY offset"
+                )
+                found.update({(topic, partition, int(o)): int(n) for o, n in rows})
+        return found

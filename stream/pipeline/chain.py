@@ -84,12 +84,12 @@ class BatchChain:
         except DlqLimitExceeded as exc:
             where = self._where(messages)
             self._release()
-            self.stop(EXIT_DLQ_LIMIT, f"{exc}; stopping without acking {where}")
+            self.stop(EXIT_DLQ_LIMIT, f"{exc}; stopping without ack ({where})")
         except SinkDown as exc:
             where = self._where(messages)
             if exc.step != IN_PROCESS_STEP:  # a sink outside is down: not the input's fault
                 self._release()
-            self.stop(EXIT_SINK_DOWN, f"{exc}; stopping without acking {where}")
+            self.stop(EXIT_SINK_DOWN, f"{exc}; stopping without acking the batch ({where})")
         except Exception as exc:
             where = self._where(messages)
             # The in-flight marker stays: the next start counts a crash for what was in hand.

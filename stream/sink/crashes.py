@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from stream.sink.backend import ClickHouse
-from stream.sink.sql import chunks, quote
+from stream.sink.sql import quote
 
 Position = tuple[str, int, int]
 """(topic, partition, offset) of one input message."""
@@ -30,17 +30,22 @@ class CrashLedger:
             self.ch.insert("message_crashes", COLUMNS, rows)
 
     def counts(self, positions: Sequence[Position]) -> dict[Position, int]:
-        """Crashed attempts per position (positions never in a crash are left out)."""
-        found: dict[Position, int] = {}
-        by_partition: dict[tuple[str, int], list[int]] = {}
-        for topic, partition, offset in positions:
-            by_partition.setdefault((topic, partition), []).append(offset)
-        for (topic, partition), offsets in by_partition.items():
-            for chunk in chunks(sorted(set(offsets))):
-                rows = self.ch.query(
-                    "SELECT offset, uniqExact(attempt) FROM message_crashes "
-                    f"WHERE topic = {quote(topic)} AND partition = {int(partition)} "
-                    f"AND offset IN ({', '.join(str(int(o)) for o in chunk)}) GROUP BY offset"
-                )
-                found.update({(topic, partition, int(o)): int(n) for o, n in rows})
-        return found
+        """Crashed attempts per position (positions never in a crash are left out). One query
+        per batch: each partition's offsets as a range, the exact positions picked after."""
+        wanted = set(positions)
+        ranges: dict[tuple[str, int], list[int]] = {}
+        for topic, partition, offset in wanted:
+            ranges.setdefault((topic, partition), []).append(offset)
+        if not ranges:
+            return {}
+        where = " OR ".join(
+            f"(topic = {quote(topic)} AND partition = {int(partition)} "
+            f"AND offset BETWEEN {int(min(offsets))} AND {int(max(offsets))})"
+            for (topic, partition), offsets in ranges.items()
+        )
+        rows = self.ch.query(
+            "SELECT topic, partition, offset, uniqExact(attempt) FROM message_crashes "
+            f"WHERE {where} GROUP BY topic, partition, offset"
+        )
+        found = {(str(t), int(p), int(o)): int(n) for t, p, o, n in rows}
+        return {position: n for position, n in found.items() if position in wanted}

@@ -6,9 +6,12 @@ ratings until ``--rated`` of them carry one, and an *eval* part never trained on
 
 Steps, each timed:
 
-1. base: ``reviewpulse train`` on the corpus without the held-out category (a hybrid: a
-   from-scratch student fused with its char TF-IDF half), published as CURRENT of a scratch
-   registry;
+1. base: the served recipe on the corpus without the held-out category, published as CURRENT
+   of a scratch registry. For 酒店 that is ``reviewpulse import-student`` of the committed
+   GPU distillation run that never saw it (``training/runs/20261129-e5-h200/wo-hotels``: an
+   e5 + TF-IDF teacher and a student distilled from it, both trained on the corpus without
+   hotels), fused with its char TF-IDF half; ``--base-run train`` (or another category)
+   trains a from-scratch hybrid with ``reviewpulse train`` instead;
 2. services: a scratch Tansu broker and clickhouse-server (or embedded chdb);
 3. stream: ``reviewpulse worker`` serves the base; the stream part is replayed through it
    (ratings from the corpus labels as ``stream.replay`` makes them: 4-5 or 1-2 stars, 70%
@@ -172,12 +175,30 @@ def train_base(registry: Path, corpus_csv: Path, args: argparse.Namespace) -> st
             shutil.rmtree(registry / "sentiment" / version)
             version = current_version(registry, "sentiment")
         return version
+    if args.base_run is not None:
+        reviewpulse(
+            "import-student", str(args.base_run), "--data", str(corpus_csv),
+            "--model-registry", str(registry), "--model-threads", "2", "--tag", BASE_TAG,
+        )  # fmt: skip
+        return current_version(registry, "sentiment")
     reviewpulse(
         "train", "--data", str(corpus_csv), "--epochs", str(args.base_epochs),
         "--model-registry", str(registry), "--model-threads", "2", "--tag", BASE_TAG,
         "--no-progress",
     )  # fmt: skip
     return current_version(registry, "sentiment")
+
+
+HELD_OUT_RUNS = {"酒店": PROJECT_ROOT / "training" / "runs" / "20261129-e5-h200" / "wo-hotels"}
+
+
+def _base_run(choice: str, held_out: str) -> Path | None:
+    """The distil run the base is imported from, or None to train one from scratch."""
+    if choice == "train":
+        return None
+    if choice == "auto":
+        return HELD_OUT_RUNS.get(held_out)
+    return Path(choice)
 
 
 def _packaged_before_the_reference(registry: Path, version: str) -> bool:
@@ -331,13 +352,21 @@ def main() -> int:
     parser.add_argument("--held-out", default="酒店", help="corpus category playing a new shop")
     parser.add_argument("--rated", type=int, default=5000, help="rated reviews to stream")
     parser.add_argument("--work", type=Path, help="work directory (kept: reruns reuse the base)")
-    parser.add_argument("--base-epochs", type=float, default=2.0)
+    parser.add_argument(
+        "--base-run",
+        default="auto",
+        help="a distil run (python -m training.distil --out) trained without the held-out "
+        "category, imported as the base; 'auto': the committed GPU run for 酒店; 'train': a "
+        "from-scratch base (reviewpulse train)",
+    )
+    parser.add_argument("--base-epochs", type=float, default=2.0, help="with --base-run train")
     parser.add_argument("--retrain-args", default="", help="extra flags for reviewpulse retrain")
     parser.add_argument("--backend", choices=("native", "embedded"), default="native")
     parser.add_argument(
         "--out", type=Path, default=PROJECT_ROOT / "reports" / "adaptation", help="JSON here"
     )
     args = parser.parse_args()
+    args.base_run = _base_run(args.base_run, args.held_out)
     timer = Timer()
     with ExitStack() as stack:
         work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory()))

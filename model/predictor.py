@@ -13,7 +13,9 @@ each (:func:`token_budget_batches`); the budget is the only limit on a group.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from model.card import ModelCard
+from model.cputime import ThreadCpu
 from model.labels import BINARY_SENTIMENTS, SENTIMENTS, Sentiment
 from model.lexical import LexicalModel, fuse
 from model.neutral import served_probabilities
@@ -63,6 +66,7 @@ def forward_logits(
     pad_id: int,
     num_labels: int,
     token_budget: int = DEFAULT_TOKEN_BUDGET,
+    cpu: ThreadCpu | None = None,
 ) -> np.ndarray:
     """Logits for token-id sequences, in input order, padded per length-grouped batch."""
     groups = token_budget_batches([len(x) for x in encoded], token_budget)
@@ -77,9 +81,53 @@ def forward_logits(
             mask[row, : len(seq)] = 1
         padded.append((ids, mask))
     out = np.zeros((len(encoded), num_labels), dtype=np.float32)
-    for group, logits in zip(groups, forward.map(padded), strict=True):
+    for group, logits in zip(groups, forward.map(padded, cpu), strict=True):
         out[group] = logits
     return out
+
+
+def model_labels_of(directory: Path) -> list[str]:
+    """The network's labels in output order, from the directory's ``config.json``."""
+    config = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+    id2label = {int(k): str(v) for k, v in config["id2label"].items()}
+    return [id2label[i] for i in range(len(id2label))]
+
+
+@dataclass(frozen=True)
+class ServedTokenizer:
+    """The Rust ``tokenizers.Tokenizer`` of a model directory and its pad and unknown ids.
+
+    Read from ``tokenizer.json`` and the special-token files that ``save_pretrained`` writes,
+    without importing ``transformers`` (seconds of start-up, and torch with it, that the ONNX
+    runtime never needs). ``tests/model/test_predictor.py`` checks the ids against
+    ``AutoTokenizer``'s."""
+
+    encoder: Any
+    pad_token_id: int
+    unk_token_id: int | None
+
+    @classmethod
+    def load(cls, directory: Path) -> ServedTokenizer:
+        from tokenizers import Tokenizer
+
+        directory = Path(directory)
+        encoder = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        special: dict[str, Any] = {}
+        for name in ("tokenizer_config.json", "special_tokens_map.json"):
+            path = directory / name
+            if path.exists():
+                special |= json.loads(path.read_text(encoding="utf-8"))
+
+        def token_id(role: str) -> int | None:
+            token = special.get(role)
+            if isinstance(token, dict):  # an AddedToken written out
+                token = token.get("content")
+            return None if not isinstance(token, str) else encoder.token_to_id(token)
+
+        pad = token_id("pad_token")
+        if pad is None:
+            raise ValueError(f"{directory}: the tokenizer has no pad token")
+        return cls(encoder, pad, token_id("unk_token"))
 
 
 class SentimentModel:
@@ -90,7 +138,7 @@ class SentimentModel:
     def __init__(
         self,
         forward: Forward,
-        tokenizer: Any,
+        tokenizer: ServedTokenizer,
         card: ModelCard,
         *,
         directory: Path,
@@ -115,8 +163,8 @@ class SentimentModel:
         self.band = card.band
         self.max_length = min(max_length, card.max_length)
         self.text_prefix = card.text_prefix
-        # The Rust tokenizer underneath, truncating, without offsets: same ids, less work.
-        self._encoder = copy.deepcopy(tokenizer.backend_tokenizer)
+        # The Rust tokenizer, truncating, without offsets: same ids, less work.
+        self._encoder = copy.deepcopy(tokenizer.encoder)
         self._encoder.no_padding()
         self._encoder.enable_truncation(self.max_length)
         self.token_budget = token_budget
@@ -143,13 +191,10 @@ class SentimentModel:
         """The model in ``directory`` (resolve a registry version with
         :func:`model.registry.resolve_model_dir`). ``runtime``: ``auto`` (the ONNX export when
         present), ``onnx`` or ``torch``; ``token_budget``: see :func:`token_budget_batches`."""
-        from transformers import AutoConfig, AutoTokenizer
-
         directory = Path(directory)
         card = ModelCard.read(directory)
-        config = AutoConfig.from_pretrained(str(directory))
-        labels = [config.id2label[i] for i in range(config.num_labels)]
-        tokenizer = AutoTokenizer.from_pretrained(str(directory))
+        labels = model_labels_of(directory)
+        tokenizer = ServedTokenizer.load(directory)
         forward = load_forward(directory, runtime=runtime, threads=threads)
         return cls(
             forward,
@@ -185,13 +230,16 @@ class SentimentModel:
             return network
         return fuse(network, self._lexical.log_odds(texts), self.card.lexical.weight)
 
-    def _logits_of(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
+    def _logits_of(
+        self, encoded: Sequence[Sequence[int]], cpu: ThreadCpu | None = None
+    ) -> np.ndarray:
         return forward_logits(
             self._forward,
             encoded,
             pad_id=self._tokenizer.pad_token_id,
             num_labels=len(self.model_labels),
             token_budget=self.token_budget,
+            cpu=cpu,
         )
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
@@ -203,15 +251,26 @@ class SentimentModel:
         (the stream rejects them before they get here)."""
         return self.predict_cleaned([clean_text(text) for text in texts])
 
-    def predict_cleaned(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict_cleaned(
+        self, texts: Sequence[str], cpu: ThreadCpu | None = None
+    ) -> list[Prediction]:
         """:meth:`predict_batch` for texts that already went through ``clean_text`` (the
-        stream cleans once, at validation, and classifies what it stored)."""
+        stream cleans once, at validation, and classifies what it stored). With ``cpu``, the
+        thread CPU time goes to its ``tokenize`` and ``forward`` stages (forward: padding,
+        the network on whichever thread ran it, fusion, calibration, the predictions)."""
         if not texts:
             return []
-        prefixed = [self.text_prefix + text for text in texts]
-        encoded = self.encoded(prefixed)
+        with _stage(cpu, "tokenize"):
+            prefixed = [self.text_prefix + text for text in texts]
+            encoded = self.encoded(prefixed)
+        with _stage(cpu, "forward"):
+            return self._predictions(prefixed, encoded, cpu)
+
+    def _predictions(
+        self, prefixed: list[str], encoded: list[list[int]], cpu: ThreadCpu | None
+    ) -> list[Prediction]:
         rows = served_probabilities(
-            self._fused(self._logits_of(encoded), prefixed),
+            self._fused(self._logits_of(encoded, cpu), prefixed),
             self.model_labels,
             self.temperature,
             self.band,
@@ -235,6 +294,10 @@ class SentimentModel:
             return np.zeros((0, len(SENTIMENTS)))
         logits = self.logits([self.text_prefix + text for text in cleaned])
         return served_probabilities(logits, self.model_labels, self.temperature, self.band)
+
+
+def _stage(cpu: ThreadCpu | None, name: str) -> AbstractContextManager[None]:
+    return nullcontext() if cpu is None else cpu.stage(name)
 
 
 def _load_lexical(directory: Path, card: ModelCard) -> LexicalModel | None:

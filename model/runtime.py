@@ -15,12 +15,14 @@ split across cores, so whole groups in parallel use the cores better: measured 1
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from model.cputime import ThreadCpu
 
 ONNX_FILE = "model.int8.onnx"
 RUNTIMES: tuple[str, ...] = ("auto", "onnx", "torch")
@@ -34,7 +36,11 @@ class Forward(Protocol):
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
 
-    def map(self, batches: Sequence[Batch]) -> list[np.ndarray]: ...
+    def map(self, batches: Sequence[Batch], cpu: ThreadCpu | None = None) -> list[np.ndarray]:
+        """The logits of each batch. With ``cpu``, the thread CPU time of runs handed to
+        threads of its own is charged to ``forward`` (the calling thread's is the caller's to
+        measure)."""
+        ...
 
 
 class TorchForward:
@@ -69,7 +75,8 @@ class TorchForward:
             )
         return out.logits.float().numpy()
 
-    def map(self, batches: Sequence[Batch]) -> list[np.ndarray]:
+    def map(self, batches: Sequence[Batch], cpu: ThreadCpu | None = None) -> list[np.ndarray]:
+        # Runs on the calling thread; PyTorch's intra-op pool cannot be measured per run.
         return [self(ids, mask) for ids, mask in batches]
 
 
@@ -97,10 +104,24 @@ class OnnxForward:
         )
         return np.asarray(logits, dtype=np.float32)
 
-    def map(self, batches: Sequence[Batch]) -> list[np.ndarray]:
+    def map(self, batches: Sequence[Batch], cpu: ThreadCpu | None = None) -> list[np.ndarray]:
         if self._pool is None or len(batches) < 2:
             return [self(ids, mask) for ids, mask in batches]
-        return list(self._pool.map(lambda batch: self(*batch), batches))
+        run = self if cpu is None else _charged(self, cpu)
+        return list(self._pool.map(lambda batch: run(*batch), batches))
+
+
+def _charged(
+    forward: OnnxForward, cpu: ThreadCpu
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``forward``, charging each run's CPU time (single-threaded sessions: the thread that
+    calls run does all of it) to ``forward``."""
+
+    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        with cpu.stage("forward"):
+            return forward(input_ids, attention_mask)
+
+    return run
 
 
 def onnx_available(directory: Path) -> bool:

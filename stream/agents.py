@@ -1,20 +1,24 @@
 """The review agent: Faust micro-batches from ``review.created`` into the batch chain.
 
-``take_events`` acks in a ``finally:``; ``BatchChain.process`` returns only once the batch's
-outputs are durable and otherwise leaves the process without returning (ARCHITECTURE.md,
-"Rules"), so a batch is acked exactly when it is safe to.
+The agent takes batches with ``noack_take`` (Faust acks nothing by itself) and submits each
+to ``BatchChain.submit``, which validates and classifies it and returns once the in-flight
+window has room for the next one, while the batch's sinks run on. The chain acks a batch
+(``stream.ack`` of its events, in take order) only once its outputs and those of every batch
+taken before it are durable; when that cannot be done it leaves the process without acking
+(ARCHITECTURE.md, "Rules"). Acks are never given from a ``finally:``.
 
-That holds only with one actor per agent: Faust commits the wrong offset when acks have gaps
-(faust-streaming issues 312 and 606), which several actors of one agent produce. So the agent
-runs with concurrency 1 and no isolated partitions, and ``require_single_actor`` refuses an
-app where any agent is configured otherwise.
+Acks stay contiguous and in order only with one actor per agent: Faust commits the wrong
+offset when acks have gaps (faust-streaming issues 312 and 606), which several actors of one
+agent produce. So the agent runs with concurrency 1 and no isolated partitions, and
+``require_single_actor`` refuses an app where any agent is configured otherwise.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import EventT
@@ -23,6 +27,7 @@ from stream.context import WorkerContext
 from stream.kafka import raw_topic, send_and_await
 from stream.pipeline.chain import BatchChain
 from stream.pipeline.dlq_state import DlqWindowFile, window_path
+from stream.pipeline.inflight import InflightWindow
 from stream.pipeline.poison import InflightMarker, PoisonGuard, marker_path
 from stream.pipeline.retry import Retrying, RetryPolicy
 from stream.pipeline.steps import (
@@ -68,10 +73,23 @@ def register_review_agent(app: faust.App, context: WorkerContext) -> BatchChain:
     )
 
     async def review_agent(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(batch.batch_size, within=batch.batch_within_s):
-            context.heartbeat.batch_started()  # /health/live, /health/ready
-            await chain.process([incoming(event) for event in events])
-            context.heartbeat.batch_done()
+        heartbeat = context.heartbeat  # /health/live, /health/ready, POST /predict's gate
+        try:
+            async for events in stream.noack_take(batch.batch_size, within=batch.batch_within_s):
+                heartbeat.batch_started()
+                taken = cast(list[EventT], events)  # noack_take yields the events themselves
+                await chain.submit(
+                    [incoming(event) for event in taken], partial(ack_events, stream, taken)
+                )
+            await chain.drain()
+        except asyncio.CancelledError:
+            chain.interrupted()  # batches in flight are not acked: stop, as mid-batch
+            raise
+
+    async def ack_events(stream: faust.StreamT, events: list[EventT]) -> None:
+        for event in events:
+            await stream.ack(event)
+        context.heartbeat.batch_done()
 
     app.agent(
         raw_topic(app, kafka.input_topic),
@@ -88,21 +106,29 @@ def build_chain(
     """The batch chain over ``context``'s resources; model and sink steps retry by policy.
     The model comes from ``context.models`` once per batch (hot reload swaps it between
     batches); ``context.shadow`` gets a copy of each classified batch, never waited for.
-    The DLQ limit's window and the in-flight marker of the poison guard live beside Faust's
-    data; crash counts live in ClickHouse (``message_crashes``)."""
+    At most ``max_inflight_batches`` batches are between take and ack. The DLQ limit's
+    window and the in-flight marker of the poison guard live beside Faust's data; crash
+    counts live in ClickHouse (``message_crashes``)."""
     metrics = context.metrics
     policy = RetryPolicy.of(context.config.batch)
     kafka = context.config.kafka
+    window = InflightWindow(context.config.batch.max_inflight_batches)
+    # Crash lookups on their own connection and thread: never behind the last batch's insert.
+    ledger, ledger_executor = context.clickhouse, context.clickhouse_executor
+    if context.ledger_clickhouse is not None:
+        ledger, ledger_executor = context.ledger_clickhouse, context.ledger_executor
+    metrics.batches_in_flight.set_function(lambda: len(window))
     return BatchChain(
+        window=window,
         validate=Validate(
             context.config.batch,
             metrics,
             window=DlqWindowFile(window_path(kafka.worker_data_dir, kafka.app_id)),
         ),
         poison=PoisonGuard(
-            CrashLedger(context.clickhouse),
+            CrashLedger(ledger),
             InflightMarker(marker_path(kafka.worker_data_dir, kafka.app_id)),
-            context.clickhouse_executor,
+            ledger_executor,
             limit=context.config.batch.poison_crash_limit,
         ),
         dead_letter=Retrying(

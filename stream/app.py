@@ -10,6 +10,7 @@ import faust
 
 from stream.access import WebAccess
 from stream.config import BatchConfig, KafkaConfig, WebConfig
+from stream.kafka import faust_producer_settings
 from stream.web import access_middleware
 
 
@@ -39,6 +40,7 @@ def create_app(kafka: KafkaConfig, batch: BatchConfig, web: WebConfig) -> faust.
         broker_max_poll_records=kafka.consumer_max_poll_records,
         producer_acks=-1,
         producer_request_timeout=batch.sink_timeout_s,
+        **faust_producer_settings(kafka),
         web_enabled=True,
         web_bind=web.web_host,
         web_host=web.web_host,

@@ -75,6 +75,17 @@ class KafkaConfig(ConfigSection):
     consumer_max_poll_records: int = Field(
         500, ge=1, description="Most messages one consumer poll returns."
     )
+    producer_linger_ms: float = Field(
+        0.0,
+        ge=0,
+        description="How long the worker's producer holds records to fill a request before "
+        "sending. 0: at once (the worker sends a whole micro-batch, then awaits its acks).",
+    )
+    producer_compression: Literal["none", "gzip"] = Field(
+        "none",
+        description="Compression of the records the worker produces: none, or gzip (works "
+        "with Tansu; costs worker CPU, pays off when the network to the brokers is the limit).",
+    )
     lag_interval_s: float = Field(
         15.0,
         gt=0,
@@ -103,6 +114,13 @@ class BatchConfig(ConfigSection):
         "split into length-sorted forwards within model-token-budget.",
     )
     batch_within_s: float = Field(0.5, gt=0, description="Longest wait to fill a micro-batch.")
+    max_inflight_batches: int = Field(
+        2,
+        ge=1,
+        description="Most micro-batches taken and not yet acked: the next batch is validated "
+        "and classified while earlier ones are produced and inserted; when this many wait for "
+        "their sinks, the agent takes nothing more (backpressure). 1: one batch at a time.",
+    )
     max_text_chars: int = Field(
         5000, ge=1, description="Reviews longer than this (after cleaning) are dead-lettered."
     )

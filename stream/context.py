@@ -9,10 +9,11 @@ that may use it; the model holder lets the served model change between batches (
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from stream.config import WorkerConfig
 from stream.health import Heartbeat
@@ -29,8 +30,31 @@ from stream.sink.backend import ClickHouse
 log = logging.getLogger(__name__)
 
 
+T = TypeVar("T")
+
+
 def _one_thread(name: str) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(1, thread_name_prefix=name)
+
+
+@dataclass
+class StartupTimings:
+    """Wall seconds of each start-up part, for the start-up log line."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, name: str, work: Callable[..., T]) -> Callable[..., T]:
+        def run(*args: Any, **kwargs: Any) -> T:
+            started = time.perf_counter()
+            try:
+                return work(*args, **kwargs)
+            finally:
+                self.seconds[name] = time.perf_counter() - started
+
+        return run
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.2f}s" for name, seconds in self.seconds.items())
 
 
 @dataclass
@@ -52,6 +76,9 @@ class WorkerContext:
     metrics: Metrics
     shadow: ShadowRunner | None = None
     shadow_clickhouse: ClickHouse | None = None  # the shadow thread's own connection
+    # The poison guard's crash lookups, on their own connection and thread, so a batch's
+    # lookup never waits behind the previous batch's insert (None: on clickhouse's thread).
+    ledger_clickhouse: ClickHouse | None = None
     reloader: Reloader | None = None  # None: hot reload and shadow scoring are off
     stop: Stop = hard_stop
     # More parts of /health by name (the alert engine's): each returns a dict with a status.
@@ -66,6 +93,7 @@ class WorkerContext:
         default_factory=lambda: _one_thread("clickhouse")
     )
     loader_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("model-loader"))
+    ledger_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("crash-ledger"))
 
     @classmethod
     def open(cls, config: WorkerConfig, *, migrate: bool = True) -> WorkerContext:
@@ -76,8 +104,12 @@ class WorkerContext:
         from stream.sink.shadow import ShadowStore
         from stream.sink.store import ReviewStore
 
-        model = load_served_model(config)
-        keywords = Keywords.load(limit=config.batch.keywords_limit)
+        # Sequential on purpose: loading the model on a thread beside jieba and ClickHouse
+        # was slower (all three hold the GIL most of the time: imports, dictionary building).
+        timings = StartupTimings()
+        model = timings.timed("model", load_served_model)(config)
+        keywords = timings.timed("keywords", Keywords.load)(limit=config.batch.keywords_limit)
+        clickhouse_started = time.perf_counter()
         separate_ddl = migrate and config.clickhouse.for_migrations() != config.clickhouse
         if separate_ddl:
             # Migrations connect as the DDL user; the worker's own user needs no DDL rights.
@@ -95,6 +127,8 @@ class WorkerContext:
                 f"ClickHouse database {clickhouse.database!r} has no reviews table: "
                 "run `reviewpulse migrate` or start the worker without --no-migrate"
             )
+        timings.seconds["clickhouse"] = time.perf_counter() - clickhouse_started
+        log.info("start-up: %s", timings)
         metrics = Metrics()
         metrics.model_info.info(model_info(config.model.model_name, model))
         serving = config.serving
@@ -116,6 +150,7 @@ class WorkerContext:
                 timeout_s=serving.shadow_timeout_s,
             ),
             shadow_clickhouse=shadow_clickhouse,
+            ledger_clickhouse=LazyClickHouse(lambda: connect(config.clickhouse)),
         )
         if serving.model_reload_interval_s:
             context.reloader = Reloader(
@@ -139,7 +174,10 @@ class WorkerContext:
         self.model_executor.shutdown(wait=True)
         self.keywords_executor.shutdown(wait=True)
         self.clickhouse_executor.shutdown(wait=True)
+        self.ledger_executor.shutdown(wait=True)
         self.clickhouse.close()
+        if self.ledger_clickhouse is not None:
+            self.ledger_clickhouse.close()
         if self.shadow_clickhouse is not None:
             self.shadow_clickhouse.close()
 

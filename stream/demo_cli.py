@@ -67,9 +67,11 @@ Where to look
   ClickHouse  embedded chdb at {config.clickhouse.chdb_path}; the worker holds it while it runs.
               After stopping (Ctrl-C), query it with:
                 reviewpulse report
-                reviewpulse sql "SELECT product_id, sentiment, uniqExactMerge(reviews) AS n
-                  FROM sentiment_minute GROUP BY product_id, sentiment
-                  ORDER BY n DESC LIMIT 10"
+                reviewpulse sql "SELECT product_id, uniqExactMerge(reviews) AS n,
+                  uniqExactMergeIf(reviews, sentiment = 'negative') AS negative
+                  FROM sentiment_minute GROUP BY product_id ORDER BY n DESC LIMIT 10"
+              (merge the states per product, not per sentiment: a review whose stored
+              copies disagree on sentiment then still counts once)
 """
     )
 

@@ -7,8 +7,9 @@ match the schema files. JSON (de)serialisation lives here too, so the wire forma
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Literal
 
 from model.labels import Sentiment
@@ -107,8 +108,27 @@ def format_timestamp(moment: datetime) -> str:
 
 
 def to_json_bytes(event: ReviewCreated | ReviewSentiment | DeadLetter) -> bytes:
-    """Compact UTF-8 JSON of an event (non-ASCII kept as is)."""
-    return json.dumps(asdict(event), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON of an event (non-ASCII kept as is), fields in declaration order.
+
+    The bytes are those of ``json.dumps(dataclasses.asdict(event), ensure_ascii=False,
+    separators=(",", ":"))``, without ``asdict``'s deep copy (which cost more than the
+    encoding): the C encoder reads each dataclass's fields as it goes."""
+    return _ENCODER.encode(event).encode("utf-8")
+
+
+@cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(field.name for field in fields(kind))
+
+
+def _dataclass_fields(value: Any) -> dict[str, Any]:
+    kind = type(value)
+    if not hasattr(kind, "__dataclass_fields__"):
+        raise TypeError(f"Object of type {kind.__name__} is not JSON serializable")
+    return {name: getattr(value, name) for name in _field_names(kind)}
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_dataclass_fields)
 
 
 def review_created_from_dict(payload: dict[str, Any]) -> ReviewCreated:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -32,20 +33,28 @@ class Heartbeat:
     batches_done: int = 0
     # Set while no batch is in hand: work of lower priority (POST /predict) waits for it.
     idle: threading.Event = field(default_factory=threading.Event)
+    # When each batch in hand was taken, oldest first: the agent pipelines batches and they
+    # finish (are acked) in the order taken, so in_hand_since is the oldest one's.
+    taken: deque[float] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self.started_at = self.clock()
         self.idle.set()
 
     def batch_started(self) -> None:
-        self.in_hand_since = self.clock()
+        self.taken.append(self.clock())
+        self.in_hand_since = self.taken[0]
         self.idle.clear()
 
     def batch_done(self) -> None:
+        """The oldest batch in hand finished (batches finish in the order they started)."""
         self.last_done_at = self.clock()
-        self.in_hand_since = None
+        if self.taken:
+            self.taken.popleft()
+        self.in_hand_since = self.taken[0] if self.taken else None
         self.batches_done += 1
-        self.idle.set()
+        if not self.taken:
+            self.idle.set()
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Block (another thread) until no batch is in hand (True), or ``timeout_s`` passed."""

@@ -40,6 +40,16 @@ def producer_config(kafka: KafkaConfig, *, max_message_bytes: int = 1_048_576) -
     }
 
 
+def faust_producer_settings(kafka: KafkaConfig) -> dict[str, Any]:
+    """The worker's (Faust's aiokafka) producer settings that ``KafkaConfig`` tunes: linger
+    and compression (gzip is the codec aiokafka has without extra packages)."""
+    compression = None if kafka.producer_compression == "none" else kafka.producer_compression
+    return {
+        "producer_linger": kafka.producer_linger_ms / 1000.0,
+        "producer_compression_type": compression,
+    }
+
+
 def create_topics(
     bootstrap: str,
     names: Iterable[str],

@@ -6,6 +6,10 @@ metrics, so tests build a fresh one instead of patching module globals.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -21,6 +25,18 @@ PREFIX = "reviewpulse"
 _FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _END_TO_END = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
 _BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+STAGES = (
+    "decode_validate",
+    "clean",
+    "segment",
+    "tokenize",
+    "forward",
+    "build",
+    "encode",
+    "produce",
+    "insert",
+)
+"""The stages of a batch whose thread CPU time ``reviewpulse_stage_cpu_seconds`` counts."""
 
 
 class Metrics:
@@ -45,6 +61,18 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.stage_cpu = Counter(
+            f"{PREFIX}_stage_cpu_seconds",
+            "Thread CPU time of each stage of the batches, by stage (decode_validate, clean, "
+            "segment, tokenize, forward, build, encode, produce, insert), read with "
+            "time.thread_time in the thread that does the work; work a library hands to "
+            "threads of its own (the tokenizer's pool, the Kafka client's I/O, embedded "
+            "ClickHouse) is not in it.",
+            ["stage"],
+            registry=r,
+        )
+        for stage in STAGES:
+            self.stage_cpu.labels(stage)
         self.batch_size = Histogram(
             f"{PREFIX}_batch_size", "Messages per micro-batch.", buckets=_BATCH_SIZES, registry=r
         )
@@ -168,7 +196,19 @@ class Metrics:
         )
         self.batch_in_hand_seconds = Gauge(
             f"{PREFIX}_batch_in_hand_seconds",
-            "How long the batch being processed has taken so far (0: none).",
+            "How long the oldest batch in hand (taken, not yet acked) has taken so far (0: none).",
+            registry=r,
+        )
+        self.batches_in_flight = Gauge(
+            f"{PREFIX}_batches_in_flight",
+            "Batches taken and not yet acked (at most max-inflight-batches): classified, or "
+            "waiting for their produce and ClickHouse insert.",
+            registry=r,
+        )
+        self.backpressure_seconds = Counter(
+            f"{PREFIX}_backpressure_seconds",
+            "Time the agent waited for a free in-flight slot before taking the next batch: "
+            "the sinks (ClickHouse, the broker) were the bottleneck.",
             registry=r,
         )
         self.batches_stalled = Gauge(
@@ -215,9 +255,48 @@ class Metrics:
             registry=r,
         )
 
+    def add_stage_cpu(self, seconds: Mapping[str, float]) -> None:
+        """Add thread CPU seconds by stage (any thread may call it)."""
+        for stage, value in seconds.items():
+            self.stage_cpu.labels(stage).inc(max(value, 0.0))
+
     def exposition(self) -> tuple[bytes, str]:
         """Prometheus text format and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class Charged:
+    """Await ``awaitable``, passing ``charge`` the event-loop thread's CPU time spent while
+    its own steps ran (each step between two suspensions), so the other tasks that run while it
+    waits are not counted in it."""
+
+    def __init__(self, awaitable: Awaitable[Any], charge: Callable[[float], None]) -> None:
+        self.awaitable = awaitable
+        self.charge = charge
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        steps = self.awaitable.__await__()
+        spent = 0.0
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            while True:
+                started = time.thread_time()
+                try:
+                    yielded = steps.throw(error) if error is not None else steps.send(value)
+                except StopIteration as done:
+                    spent += time.thread_time() - started
+                    return done.value
+                spent += time.thread_time() - started
+                try:
+                    value, error = (yield yielded), None
+                except GeneratorExit:
+                    steps.close()
+                    raise
+                except BaseException as exc:  # a cancellation goes to the awaitable
+                    value, error = None, exc
+        finally:
+            self.charge(spent)
 
 
 def read_samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:

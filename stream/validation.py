@@ -2,7 +2,11 @@
 
 JSON Schema (``schemas/review_created.v<N>.json``) checks structure and types; the checks it
 cannot express (timestamp parsing, a timestamp too far in the future, text emptiness and
-length after cleaning) follow here.
+length after cleaning) follow here. The schema is checked by a predicate compiled from the
+schema file (``stream.schema_check``, about 2 µs instead of ``jsonschema``'s 36); only an
+event it rejects goes through ``jsonschema``, which names the reason, so dead-letter reasons
+and details are ``jsonschema``'s, and the verdict is too (a test holds the two to the same
+answer on the examples and on fuzzed corpora).
 Every rejection carries a reason code from ``stream.events.ReasonCode`` and a readable detail.
 
 No input makes ``parse_review`` raise: nesting too deep for the parser, integer literals
@@ -15,8 +19,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from jsonschema import ValidationError
@@ -24,6 +30,7 @@ from jsonschema import ValidationError
 import schemas
 from model.text import clean_text
 from stream.events import ReasonCode, ReviewCreated, format_timestamp, review_created_from_dict
+from stream.schema_check import Check, UnsupportedSchema, compile_schema
 
 EVENT_NAME = "review_created"
 
@@ -71,12 +78,17 @@ def parse_review(
     max_event_bytes: int,
     now: datetime | None = None,
     max_future_skew_s: float | None = None,
+    compiled: bool = True,
+    clean: Callable[[str], str] = clean_text,
 ) -> ValidReview | InvalidEvent:
     """Decode and validate one ``review.created`` message value.
 
     With ``now`` and ``max_future_skew_s``, a review dated more than that many seconds after
     ``now`` is rejected (``bad_timestamp``): event-time windows would count it in "the last
-    hour" until its time came, and it would hold the alert watermark in the future."""
+    hour" until its time came, and it would hold the alert watermark in the future.
+    ``compiled=False`` checks the schema with ``jsonschema`` alone (the reference the
+    compiled check is tested and benchmarked against); the result is the same. ``clean`` is
+    ``model.text.clean_text``, or a wrapper of it (the worker times it as its own stage)."""
     if not raw:
         return InvalidEvent("malformed_json", "empty message value")
     if len(raw) > max_event_bytes:
@@ -95,7 +107,8 @@ def parse_review(
         return InvalidEvent("malformed_json", f"value is not acceptable JSON: {str(exc)[:200]}")
     if not isinstance(payload, dict):
         return InvalidEvent("not_an_object", f"JSON value is a {type(payload).__name__}")
-    if _depth_over(payload, MAX_DEPTH):
+    # Nesting cannot exceed the number of brackets; counting them (C speed) spares the walk.
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth_over(payload, MAX_DEPTH):
         return InvalidEvent(
             "malformed_json", f"value nests arrays/objects deeper than {MAX_DEPTH} levels"
         )
@@ -113,10 +126,12 @@ def parse_review(
             review_id,
         )
 
-    errors = list(schemas.validator(EVENT_NAME, version).iter_errors(payload))
-    if errors:
-        reason, error = _most_basic(errors)
-        return InvalidEvent(reason, _describe(error), review_id)
+    fast = compiled_check(version) if compiled else None
+    if fast is None or not fast(payload):
+        errors = list(schemas.validator(EVENT_NAME, version).iter_errors(payload))
+        if errors:
+            reason, error = _most_basic(errors)
+            return InvalidEvent(reason, _describe(error), review_id)
     for field in _KEPT_STRINGS:
         if not _is_unicode(payload[field]):
             return InvalidEvent(
@@ -147,7 +162,7 @@ def parse_review(
                 review_id,
             )
 
-    text = clean_text(payload["text"])
+    text = clean(payload["text"])
     if not text:
         return InvalidEvent("empty_text", "text is empty after cleaning", review_id)
     if len(text) > max_text_chars:
@@ -157,6 +172,19 @@ def parse_review(
             review_id,
         )
     return ValidReview(review_created_from_dict(payload), text, created_at)
+
+
+@cache
+def compiled_check(version: int) -> Check | None:
+    """The compiled schema check of ``review.created`` v``version`` (built once), or None
+    when the schema uses more than ``stream.schema_check`` implements."""
+    try:
+        return compile_schema(
+            schemas.load_schema(EVENT_NAME, version),
+            schemas.validator(EVENT_NAME, version).format_checker,
+        )
+    except UnsupportedSchema:
+        return None
 
 
 def _reject_constant(name: str) -> float:

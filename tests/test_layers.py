@@ -28,7 +28,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "stream.events",
             "stream.validation",
+            "stream.schema_check",
             "stream.keywords",
+            "stream.segmenter",
             "stream.rows",
             "stream.dlq",
             "stream.reputation.rules",
@@ -92,8 +94,16 @@ EXTRA_RULES: dict[str, tuple[str, ...]] = {
     "training": ("training", "model", "schemas", "stream.config", "stream.sink"),
     # Pure transforms: no adapter, and of the model only its text cleaning and labels.
     "stream.events": ("stream.events", "model.labels", "schemas"),
-    "stream.validation": ("stream.events", "model.text", "schemas", "stream.config"),
-    "stream.keywords": (),
+    "stream.validation": (
+        "stream.events",
+        "model.text",
+        "schemas",
+        "stream.config",
+        "stream.schema_check",
+    ),
+    "stream.schema_check": (),
+    "stream.keywords": ("stream.segmenter",),
+    "stream.segmenter": (),
     "stream.rows": ("stream.events", "stream.keywords", "stream.validation", "model.labels"),
     "stream.dlq": ("stream.events", "stream.validation"),
     "stream.reputation.rules": ("stream.config", "stream.events", "stream.reputation.detector"),

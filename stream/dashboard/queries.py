@@ -5,7 +5,9 @@ or on ``created_at``, a ``LIMIT``, and ``SETTINGS max_execution_time`` so the se
 rather than keep a page (and, on chdb, the worker's ClickHouse thread) waiting. Times come
 in as ``now`` so the same window reads the same rows on both backends. The SQL runs unchanged
 on ClickHouse 18.16 and 26.x (no CTEs, no window functions). Counts merge ``uniqExact`` states
-of review_id, so they stay exact after duplicate delivery.
+of review_id, so they stay exact after duplicate delivery, and count a review once even when
+its copies disagree on sentiment: merged over sentiments, each under the most negative one
+any copy has (``stream.sink.store.RESOLVED_SENTIMENT_COUNTS``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from stream.reputation.queries import ALERTS_TABLE, COMPLAINT_TABLE, REVIEWS_TABLE, SENTIMENT_TABLE
 from stream.sink.sql import datetime_literal as ts
 from stream.sink.sql import in_list, quote
+from stream.sink.store import RESOLVED_SENTIMENT_COUNTS
 from stream.sink.values import as_utc
 
 if TYPE_CHECKING:
@@ -324,23 +327,27 @@ def product_minutes(ch: ClickHouse, product_id: str, span: Span) -> dict[str, An
     quiet, so a chart shows the gaps; ``minutes`` as Unix seconds)."""
     sql = bounded(
         f"""
-SELECT toUInt32(minute) AS m, sentiment, uniqExactMerge(reviews) AS n
+SELECT toUInt32(minute) AS m, {RESOLVED_SENTIMENT_COUNTS}
 FROM {SENTIMENT_TABLE}
 WHERE minute >= {ts(span.start)} AND minute < {ts(span.end)}
   AND product_id = {quote(product_id)}
-GROUP BY m, sentiment
+GROUP BY m
 ORDER BY m
 LIMIT 10000
 """
     )
-    counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for minute, sentiment, n in ch.query(sql):
-        counts[int(minute)][sentiment] = int(n)
+    counts: dict[int, dict[str, int]] = {}
+    for minute, _, negative, neutral, positive in ch.query(sql):
+        counts[int(minute)] = {
+            "negative": int(negative),
+            "neutral": int(neutral),
+            "positive": int(positive),
+        }
     minutes = list(range(int(span.start.timestamp()), int(span.end.timestamp()), 60))
     return {
         "minutes": minutes,
         **{
-            label: [counts[m].get(label, 0) for m in minutes]
+            label: [counts.get(m, {}).get(label, 0) for m in minutes]
             for label in ("negative", "neutral", "positive")
         },
     }
@@ -356,20 +363,19 @@ def product_summary(ch: ClickHouse, product_id: str, now: datetime) -> dict[str,
     sql = bounded(
         f"""
 SELECT any(category),
-       sumIf(n, minute >= {ts(hour.start)}), sumIf(n, minute >= {ts(hour.start)} AND s = -1),
-       sumIf(n, minute >= {ts(day.start)}), sumIf(n, minute >= {ts(day.start)} AND s = -1),
-       sumIf(n, minute < {ts(day.start)}), sumIf(n, minute < {ts(day.start)} AND s = -1),
-       sumIf(n, minute >= {ts(day.start)} AND rating > 0),
-       sumIf(n, minute >= {ts(day.start)} AND rating > 0
-                AND s = multiIf(rating >= 4, 1, rating = 3, 0, -1)),
+       sumIf(total, minute >= {ts(hour.start)}), sumIf(negative, minute >= {ts(hour.start)}),
+       sumIf(total, minute >= {ts(day.start)}), sumIf(negative, minute >= {ts(day.start)}),
+       sumIf(total, minute < {ts(day.start)}), sumIf(negative, minute < {ts(day.start)}),
+       sumIf(total, minute >= {ts(day.start)} AND rating > 0),
+       sumIf(multiIf(rating >= 4, positive, rating = 3, neutral, toInt64(negative)),
+             minute >= {ts(day.start)} AND rating > 0),
        count()
 FROM (
-    SELECT category, minute, CAST(sentiment AS Int8) AS s, rating,
-           uniqExactMerge(reviews) AS n
+    SELECT category, minute, rating, {RESOLVED_SENTIMENT_COUNTS}
     FROM {SENTIMENT_TABLE}
     WHERE minute >= {ts(before.start)} AND minute < {ts(day.end)}
       AND product_id = {quote(product_id)}
-    GROUP BY category, minute, s, rating
+    GROUP BY category, minute, rating
 )
 """
     )

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from stream.local.clickhouse_server import ClickHouseServer
-from stream.local.processes import free_port
+from stream.local.processes import Started, free_port, wait_until
 from stream.local.zookeeper import ZooKeeper
 
 CLUSTER_NAME = "reviewpulse"
@@ -62,9 +61,21 @@ def node_config_xml(cluster: str, node: NodePorts, nodes: list[NodePorts], zk_po
 """
 
 
-class LocalCluster:
+def has_zookeeper_session(host: str, port: int) -> bool:
+    """The node reads ZooKeeper: it can serve replicated tables and DDL ``ON CLUSTER``."""
+    from clickhouse_driver import Client
+
+    client = Client(host=host, port=port, connect_timeout=1, send_receive_timeout=5)
+    try:
+        rows = client.execute("SELECT count() FROM system.zookeeper WHERE path = '/'")
+        return rows[0][0] > 0
+    finally:
+        client.disconnect()
+
+
+class LocalCluster(Started):
     """Start ZooKeeper, then every node; ``stop_node``/``start_node`` take one down and back
-    (replica-loss tests). Use as a context manager."""
+    (replica-loss tests). Use as a context manager (:class:`Started`)."""
 
     def __init__(
         self,
@@ -108,15 +119,28 @@ class LocalCluster:
         """The first node's native port: where a client (the worker, migrations) connects."""
         return self.layout[0].tcp_port
 
-    def start(self) -> LocalCluster:
+    def start(self) -> Self:
         try:
             self.zookeeper.start()
             for node in self.layout:
                 self.nodes[node.name] = self._server(node).start()
+            for node in self.layout:
+                self._await_session(node)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _await_session(self, node: NodePorts) -> None:
+        """A node answers before its ZooKeeper session is up; replicated DDL sent to it
+        meanwhile fails, or on 18.16 can crash it."""
+        wait_until(
+            lambda: has_zookeeper_session(self.host, node.tcp_port),
+            timeout_s=60.0,
+            what=f"the ZooKeeper session of {node.name}",
+            process=self.nodes[node.name].process,
+            log_hint=f"See {self.nodes[node.name].log_path}.",
+        )
 
     def stop_node(self, name: str) -> None:
         self.nodes[name].stop()
@@ -124,20 +148,10 @@ class LocalCluster:
     def start_node(self, name: str) -> ClickHouseServer:
         (node,) = [n for n in self.layout if n.name == name]
         self.nodes[name] = self._server(node).start()
+        self._await_session(node)
         return self.nodes[name]
 
     def stop(self) -> None:
         for server in self.nodes.values():
             server.stop()
         self.zookeeper.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -13,11 +13,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from stream.config import WorkerConfig
-from stream.local.processes import free_port
+from stream.local.processes import Started, free_port
 from stream.local.worker import WorkerProcess
 
 
@@ -45,7 +44,7 @@ class ExitRecord:
     at_s: float  # monotonic
 
 
-class WorkerFleet:
+class WorkerFleet(Started):
     """``size`` workers on ``config``'s group, logging to ``log_dir/<name>.log``."""
 
     def __init__(
@@ -99,17 +98,6 @@ class WorkerFleet:
             self._supervisor.join(timeout=10)
         for member in list(self.members):
             self.retire(member)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # faults --------------------------------------------------------------------------------
 

@@ -134,7 +134,31 @@ def stop_orphans(directory: Path) -> list[str]:
     return stopped
 
 
-class LocalService(ABC):
+class Started(ABC):
+    """Something that runs between ``start()`` and ``stop()``; as a context manager it is
+    started on entry and stopped on exit, whatever happened in between."""
+
+    @abstractmethod
+    def start(self) -> Self:
+        """Start it and return it once it is usable."""
+
+    @abstractmethod
+    def stop(self) -> object:
+        """Stop it (safe when it is already stopped); some report how it ended."""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class LocalService(Started):
     """The lifecycle the local services share: spawn a subprocess with its output in a log
     file, wait until it answers, record it for orphan clean-up, stop it. Use as a context
     manager, or ``start()``/``stop()``.
@@ -210,14 +234,3 @@ class LocalService(ABC):
             stop_process(self.process, grace_s=self.stop_grace_s)
         if self._pid_file is not None:
             self._pid_file.unlink(missing_ok=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

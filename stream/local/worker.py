@@ -16,12 +16,11 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from stream.config import PROJECT_ROOT, WorkerConfig
 from stream.local.clickhouse_server import ClickHouseServer
-from stream.local.processes import free_port, stop_process
+from stream.local.processes import Started, free_port, stop_process
 
 
 def scratch_config(
@@ -62,7 +61,7 @@ class WorkerExited(RuntimeError):
     """The worker process ended while something was being waited for."""
 
 
-class WorkerProcess:
+class WorkerProcess(Started):
     """``python -m stream.cli worker`` with ``config``, logging to ``log_path``. As a context
     manager it starts the worker and stops it (SIGTERM, then SIGKILL) on exit."""
 
@@ -81,18 +80,6 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
             )
         return self
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self.process is not None:
-            self.stop()
 
     @property
     def base_url(self) -> str:

@@ -23,11 +23,17 @@ def classpath() -> str:
     return ":".join(str(jar) for jar in sorted(JAVA_LIB.glob("*.jar")))
 
 
-def answers_ruok(host: str, port: int) -> bool:
-    """ZooKeeper's four-letter ``ruok`` (whitelisted in the config) answers ``imok``."""
+def serving(host: str, port: int) -> bool:
+    """ZooKeeper's four-letter ``srvr`` (whitelisted in the config) names the server's mode:
+    it serves sessions. ``ruok`` is not enough: it answers ``imok`` while the server still
+    closes every session ("ZooKeeperServer not running"), and a clickhouse-server 18.16 that
+    gets DDL ``ON CLUSTER`` then can crash (a NULL ZooKeeper session)."""
     with socket.create_connection((host, port), timeout=1) as sock:
-        sock.sendall(b"ruok")
-        return sock.recv(4) == b"imok"
+        sock.sendall(b"srvr")
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+    return b"Mode: standalone" in reply
 
 
 class ZooKeeper(LocalService):
@@ -61,7 +67,7 @@ class ZooKeeper(LocalService):
                     f"clientPort={self.port}",
                     f"clientPortAddress={self.host}",
                     "admin.enableServer=false",
-                    "4lw.commands.whitelist=ruok,mntr",
+                    "4lw.commands.whitelist=ruok,mntr,srvr",
                     "maxClientCnxns=200",
                     "",
                 ]
@@ -89,7 +95,7 @@ class ZooKeeper(LocalService):
             cwd=self.root,
         )
         self._await_ready(
-            lambda: answers_ruok(self.host, self.port),
+            lambda: serving(self.host, self.port),
             what=f"ZooKeeper on {self.host}:{self.port}",
             log_hint=f"See {self.root / 'zookeeper.log'}.",
         )

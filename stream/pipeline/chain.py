@@ -1,4 +1,5 @@
-"""The batch chain: the order of the steps and the one place that decides "safe to ack"."""
+"""The batch chain: the order of the steps, the pipeline of batches, and the one place that
+decides "safe to ack"."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import NoReturn
 
 from stream.events import DeadLetter
 from stream.metrics import Metrics
@@ -16,7 +20,8 @@ from stream.pipeline.exits import (
     EXIT_SINK_DOWN,
     Stop,
 )
-from stream.pipeline.poison import PoisonGuard, describe_positions
+from stream.pipeline.inflight import InflightWindow
+from stream.pipeline.poison import PoisonGuard, Triage, describe_positions
 from stream.pipeline.retry import SinkDown
 from stream.pipeline.steps import DlqLimitExceeded, Incoming, Validate
 from stream.rows import ClassifiedReview
@@ -29,15 +34,34 @@ IN_PROCESS_STEP = "model"
 hand is the likely cause (the model was canaried when loaded), so it counts as a crash for
 the poison guard; a sink that stays down (ClickHouse, the broker) does not."""
 
+Ack = Callable[[], Awaitable[None]]
+"""Acks a batch's input messages (the agent's Faust acks); awaited once, in take order."""
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a batch's front produced and its sinks make durable."""
+
+    dead: list[tuple[DeadLetter, bytes | None]]
+    classified: list[ClassifiedReview]
+    started: float  # perf_counter() when the batch was taken
+
 
 class BatchChain:
-    """validate, then dead-letter beside classify, then publish beside store.
+    """validate and classify (the front), then dead-letter, publish and store (the sinks).
+
+    Batches are pipelined: :meth:`submit` runs a batch's front on the caller's task, hands
+    its sinks to the in-flight window (``window``, at most ``max-inflight-batches``) and
+    returns once there is room for the next batch, so batch N+1 is validated and classified
+    while batch N's outputs are written. The window acks batches strictly in take order, each
+    only once its own outputs and those of every batch before it are durable.
 
     ``validate`` is :class:`~stream.pipeline.steps.Validate`; the other steps are
     ``PublishDeadLetters``, ``Classify``, ``PublishSentiments`` and ``StoreRows``, each wrapped
     in :class:`~stream.pipeline.retry.Retrying` by the worker (``stream.agents``). With
-    ``poison`` (:class:`~stream.pipeline.poison.PoisonGuard`), messages in hand at earlier
-    crashes go alone, and those over the crash limit are dead-lettered as ``poison``.
+    ``poison`` (:class:`~stream.pipeline.poison.PoisonGuard`), the in-flight marker names the
+    messages of every batch in flight; messages in hand at earlier crashes go alone, with
+    nothing else in flight, and those over the crash limit are dead-lettered as ``poison``.
     """
 
     def __init__(
@@ -51,9 +75,13 @@ class BatchChain:
         metrics: Metrics,
         stop: Stop,
         poison: PoisonGuard | None = None,
+        window: InflightWindow | None = None,
     ) -> None:
         self.poison = poison
+        self.window = window if window is not None else InflightWindow(1)
         self._in_hand: Sequence[Incoming] = ()
+        self._held: dict[int, Sequence[Incoming]] = {}  # batch number -> its positions
+        self._taken = 0
         self.validate = validate
         self.dead_letter = dead_letter
         self.classify = classify
@@ -61,86 +89,235 @@ class BatchChain:
         self.store = store
         self.metrics = metrics
         self.stop = stop
+        self._stopped = False
 
-    async def process(self, messages: Sequence[Incoming]) -> None:
-        """Make every output of ``messages`` durable, then return. Returning is the only
-        signal that the batch may be acked: its dead letters and sentiment events were
-        acknowledged by the broker and its rows were inserted.
+    @property
+    def in_flight(self) -> int:
+        """Batches taken and not acked yet."""
+        return len(self.window)
 
-        It never raises. When that cannot be done (a sink stays down, the dead-letter limit
-        trips, a bug, a cancellation mid-batch), it calls ``stop``, which leaves the process
-        without acking, so the batch is read again by the next worker."""
+    async def submit(self, messages: Sequence[Incoming], ack: Ack | None = None) -> None:
+        """Take ``messages`` into the pipeline: validate and classify them, start their sinks,
+        and return once the window has room for another batch (backpressure: while the sinks
+        lag, the caller takes nothing more).
+
+        ``ack`` is awaited once this batch's dead letters and sentiment events were
+        acknowledged by the broker, its rows were inserted, and every batch submitted before
+        it was acked: that is the only signal that it may be acked. It never raises in the
+        worker. When a batch cannot be made durable (a sink stays down, the dead-letter limit
+        trips, a bug, a cancellation), it calls ``stop``, which leaves the process without
+        acking that batch or any batch after it, so they are read again by the next worker."""
+        self.window.raise_failure()
+        self._taken += 1
+        key = self._taken
         self._in_hand = messages
         try:
-            await self._guarded(messages)
+            await self._take(key, messages, ack)
         except asyncio.CancelledError:
             where = self._where(messages)
             self._release()
-            self.stop(
+            self._stop(
                 EXIT_INTERRUPTED,
                 f"cancelled during a batch of {len(messages)} ({where}); it is not acked and "
-                "will be re-read",
+                "will be re-read" + self._also_in_flight(),
             )
         except DlqLimitExceeded as exc:
             where = self._where(messages)
             self._release()
-            self.stop(EXIT_DLQ_LIMIT, f"{exc}; stopping without ack ({where})")
+            self._stop(EXIT_DLQ_LIMIT, f"{exc}; stopping without ack ({where})")
         except SinkDown as exc:
             where = self._where(messages)
-            if exc.step != IN_PROCESS_STEP:  # a sink outside is down: not the input's fault
+            if exc.step == IN_PROCESS_STEP:
+                self._blame(self._in_hand)
+            else:  # a sink outside is down: not the input's fault
                 self._release()
-            self.stop(EXIT_SINK_DOWN, f"{exc}; stopping without acking the batch ({where})")
+            self._stop(EXIT_SINK_DOWN, f"{exc}; stopping without acking the batch ({where})")
         except Exception as exc:
+            if exc is self.window.failure:  # an earlier batch's stop, surfacing here (tests)
+                raise
             where = self._where(messages)
             # The in-flight marker stays: the next start counts a crash for what was in hand.
+            self._blame(self._in_hand)
             log.exception("batch of %d failed (%s)", len(messages), where)
-            self.stop(
+            self._stop(
                 EXIT_BATCH_ERROR,
                 f"unexpected error in a batch of {len(messages)} ({where}), stopping without "
                 f"ack: {exc!r}",
             )
+        waiting = time.perf_counter()
+        try:
+            await self.window.wait_for_room()
+        except asyncio.CancelledError:
+            self.interrupted()
+            raise
+        self.metrics.backpressure_seconds.inc(time.perf_counter() - waiting)
+
+    async def process(self, messages: Sequence[Incoming]) -> None:
+        """One batch start to finish: returns only once its outputs (and those of every batch
+        submitted before it) are durable; otherwise ``stop`` is called."""
+        await self.submit(messages)
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Wait until every batch in flight is durable and acked."""
+        try:
+            await self.window.drain()
+        except asyncio.CancelledError:
+            self.interrupted()
+            raise
+
+    def interrupted(self) -> None:
+        """The caller was cancelled between batches: with batches in flight, stop without
+        acking them (as a cancellation mid-batch does); with none, nothing to do."""
+        if self.in_flight:
+            names = "; ".join(self.window.names())
+            self._release()
+            self._stop(
+                EXIT_INTERRUPTED,
+                f"cancelled with {self.in_flight} batch(es) in flight ({names}); they are not "
+                "acked and will be re-read",
+            )
+
+    async def _take(self, key: int, messages: Sequence[Incoming], ack: Ack | None) -> None:
+        triage = Triage(parts=[list(messages)])
+        if self.poison is not None:
+            triage = await self.poison.triage(messages)
+        settle = partial(self._settle, key, ack)
+        if triage.suspects:
+            await self._alone(key, messages, triage)
+            self.window.add(describe_positions(messages), _nothing(), settle)
+            return
+        self._hold(key, messages)
+        outputs = await self._front(messages, triage.poison)
+        self.window.add(describe_positions(messages), self._durable(messages, outputs), settle)
+
+    async def _alone(self, key: int, messages: Sequence[Incoming], triage: Triage) -> None:
+        """Suspects go one at a time with nothing else in flight, so that a crash now
+        implicates only the one in hand; the rest of the batch follows, then it is acked."""
+        await self.window.drain()
+        for part in triage.parts:
+            self._in_hand = part
+            self._hold(key, part)
+            await self._sinks(await self._front(part, triage.poison))  # fails into submit
+
+    async def _front(
+        self, messages: Sequence[Incoming], poison: dict[tuple[str, int, int], int]
+    ) -> Outputs:
+        """Validate and classify (the model's and jieba's threads); nothing is sent yet."""
+        started = time.perf_counter()
+        self.metrics.events_consumed.inc(len(messages))
+        self.metrics.batch_size.observe(len(messages))
+        batch = self.validate(messages, poison)
+        classified = await self.classify(batch.valid) if batch.valid else []
+        return Outputs(batch.dead, classified, started)
+
+    async def _durable(self, messages: Sequence[Incoming], outputs: Outputs) -> None:
+        """Make ``outputs`` durable (dead letters, sentiment events and rows, side by side),
+        or stop. Runs as the batch's flight, while later batches are taken."""
+        try:
+            await self._sinks(outputs)
+        except asyncio.CancelledError:
+            where = describe_positions(messages)
+            self._release()
+            self._stop(
+                EXIT_INTERRUPTED,
+                f"cancelled while writing a batch of {len(messages)} ({where}); it is not acked "
+                "and will be re-read",
+            )
+        except SinkDown as exc:  # a sink outside the process: not the input's fault
+            where = describe_positions(messages)
+            self._release()
+            self._stop(EXIT_SINK_DOWN, f"{exc}; stopping without acking the batch ({where})")
+        except Exception as exc:
+            where = describe_positions(messages)
+            self._blame(messages)
+            log.exception("writing a batch of %d failed (%s)", len(messages), where)
+            self._stop(
+                EXIT_BATCH_ERROR,
+                f"unexpected error writing a batch of {len(messages)} ({where}), stopping "
+                f"without ack: {exc!r}",
+            )
+
+    async def _sinks(self, outputs: Outputs) -> None:
+        branches: list[Awaitable[None]] = []
+        if outputs.dead:
+            branches.append(self.dead_letter(outputs.dead))
+        if outputs.classified:
+            branches += [self.publish(outputs.classified), self.store(outputs.classified)]
+        await asyncio.gather(*branches)
+        self.metrics.events_processed.inc(len(outputs.classified))
+        self.metrics.batch_latency.observe(time.perf_counter() - outputs.started)
+
+    async def _settle(self, key: int, ack: Ack | None) -> None:
+        """The batch and every batch before it are durable: forget its positions, ack it."""
+        if self._stopped:
+            return
+        try:
+            self._unhold(key)
+            if ack is not None:
+                await ack()
+        except asyncio.CancelledError:
+            self._release()
+            self._stop(EXIT_INTERRUPTED, "cancelled while acking a durable batch; re-read")
+        except Exception as exc:
+            log.exception("acking a durable batch failed")
+            self._stop(EXIT_BATCH_ERROR, f"acking a durable batch failed, stopping: {exc!r}")
+
+    def _stop(self, code: int, message: str) -> NoReturn:
+        """``stop`` (which leaves the process); nothing is acked after it, even where a test's
+        ``stop`` returns or raises instead."""
+        self._stopped = True
+        self.stop(code, message)
 
     def _where(self, messages: Sequence[Incoming]) -> str:
         """The positions in hand when it failed (and of the whole batch, if it was split)."""
-        part = describe_positions(self._in_hand)
-        whole = describe_positions(messages)
+        part, whole = describe_positions(self._in_hand), describe_positions(messages)
         return part if part == whole else f"{part}, of the batch {whole}"
 
-    async def _guarded(self, messages: Sequence[Incoming]) -> None:
-        if self.poison is None:
-            await self._run(messages)
-            return
-        triage = await self.poison.triage(messages)
-        for part in triage.parts:
-            self._in_hand = part
-            self.poison.begin(part)
-            await self._run(part, triage.poison)
-        self.poison.release()
+    def _also_in_flight(self) -> str:
+        names = self.window.names()
+        if not names:
+            return ""
+        return f"; so are the {len(names)} batch(es) in flight ({'; '.join(names)})"
+
+    def _hold(self, key: int, messages: Sequence[Incoming]) -> None:
+        """``messages`` are in hand from now on (before any of their work starts)."""
+        if self.poison is not None:
+            self._held[key] = messages
+            self._mark()
+
+    def _unhold(self, key: int) -> None:
+        if self.poison is not None:
+            self._held.pop(key, None)
+            self._mark()
+
+    def _mark(self) -> None:
+        """The in-flight marker names every message of every batch in flight: if the process
+        dies, any of them may be the cause, and each goes alone next time."""
+        assert self.poison is not None
+        held = [message for part in self._held.values() for message in part]
+        if held:
+            self.poison.begin(held)
+        else:
+            self.poison.release()
+
+    def _blame(self, messages: Sequence[Incoming]) -> None:
+        """An error in this process with ``messages`` in hand: the marker names only them."""
+        if self.poison is not None:
+            try:
+                self.poison.begin(messages)
+            except OSError:
+                log.exception("could not write the in-flight marker")
 
     def _release(self) -> None:
-        """The stop is not the messages' fault: no crash is counted for them."""
+        """The stop is not the messages' fault: no crash is counted for any of them."""
         if self.poison is not None:
+            self._held.clear()
             try:
                 self.poison.release()
             except OSError:
                 log.exception("could not clear the in-flight marker")
 
-    async def _run(
-        self, messages: Sequence[Incoming], poison: dict[tuple[str, int, int], int] | None = None
-    ) -> None:
-        started = time.perf_counter()
-        self.metrics.events_consumed.inc(len(messages))
-        self.metrics.batch_size.observe(len(messages))
-        batch = self.validate(messages, poison)
-        branches: list[Awaitable[None]] = []
-        if batch.dead:
-            branches.append(self.dead_letter(batch.dead))
-        if batch.valid:
-            branches.append(self._classify_and_sink(batch.valid))
-        await asyncio.gather(*branches)
-        self.metrics.batch_latency.observe(time.perf_counter() - started)
 
-    async def _classify_and_sink(self, valid: Sequence[ValidReview]) -> None:
-        classified = await self.classify(valid)
-        await asyncio.gather(self.publish(classified), self.store(classified))
-        self.metrics.events_processed.inc(len(classified))
+async def _nothing() -> None:
+    """The flight of a batch whose outputs are durable already (its suspects went alone)."""

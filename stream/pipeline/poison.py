@@ -89,6 +89,7 @@ class Triage:
 
     poison: dict[Position, int] = field(default_factory=dict)
     parts: list[list[Incoming]] = field(default_factory=list)
+    suspects: int = 0  # messages that go alone (the first parts), each in a part of its own
 
 
 class PoisonGuard:
@@ -177,7 +178,7 @@ class PoisonGuard:
                 describe_positions(suspects),
             )
         parts = [[m] for m in suspects] + ([rest] if rest else [])
-        return Triage(poison=poison, parts=parts)
+        return Triage(poison=poison, parts=parts, suspects=len(suspects))
 
     def begin(self, messages: Sequence[Incoming]) -> None:
         """Mark ``messages`` as in hand (before any of their work starts)."""

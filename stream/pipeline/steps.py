@@ -16,12 +16,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from model.cputime import ThreadCpu
+from model.text import clean_text
 from stream.config import BatchConfig
 from stream.dlq import MAX_KEPT_KEY_BYTES, DlqLimit, build_dead_letter, dead_letter_headers
 from stream.events import DeadLetter, to_json_bytes
 from stream.kafka import Outgoing
 from stream.keywords import Keywords, ReviewTerms
-from stream.metrics import Metrics
+from stream.metrics import Charged, Metrics
 from stream.rows import ClassifiedReview, ReviewRow, build_review_row, build_sentiment_event
 from stream.serving.holder import Predictor
 from stream.validation import InvalidEvent, ValidReview, parse_review
@@ -123,6 +125,15 @@ class Validate:
         messages: Sequence[Incoming],
         poison: Mapping[tuple[str, int, int], int] | None = None,
     ) -> SortedBatch:
+        started_cpu = time.thread_time()
+        cleaning = [0.0]  # thread CPU seconds inside clean_text, a stage of its own
+
+        def clean(text: str) -> str:
+            started = time.thread_time()
+            cleaned = clean_text(text)
+            cleaning[0] += time.thread_time() - started
+            return cleaned
+
         failed_at = self.clock()
         valid: list[ValidReview] = []
         dead: list[tuple[DeadLetter, bytes | None]] = []
@@ -144,6 +155,7 @@ class Validate:
                     max_event_bytes=self.max_event_bytes,
                     now=failed_at,
                     max_future_skew_s=self.max_future_skew_s,
+                    clean=clean,
                 )
             if isinstance(result, InvalidEvent):
                 record = build_dead_letter(
@@ -161,6 +173,8 @@ class Validate:
             else:
                 valid.append(replace(result, source=where))
             self.limit.record(isinstance(result, InvalidEvent))
+        spent = time.thread_time() - started_cpu
+        self.metrics.add_stage_cpu({"decode_validate": spent - cleaning[0], "clean": cleaning[0]})
         self.metrics.dead_letter_share.set(self.limit.dead_share)
         if self.window is not None:
             self.window.save(self.limit.outcomes())
@@ -222,12 +236,15 @@ class Classify:
         loop = asyncio.get_running_loop()
         model = self.models.current  # one model, one version, for the whole batch
         texts = [review.clean_text for review in valid]
+        cpu = ThreadCpu()  # segment, tokenize and forward, each on the thread that runs it
         started = time.perf_counter()
         terms, (predictions, model_seconds) = await asyncio.gather(
-            loop.run_in_executor(self.keywords_executor, self._extract, texts),
-            loop.run_in_executor(self.model_executor, _timed, model.predict_cleaned, texts),
+            loop.run_in_executor(self.keywords_executor, self._extract, texts, cpu),
+            loop.run_in_executor(self.model_executor, _timed, model.predict_cleaned, texts, cpu),
         )
         self.metrics.model_latency.observe(time.perf_counter() - started)
+        self.metrics.add_stage_cpu(cpu.seconds)
+        build_started = time.thread_time()
         if len(predictions) != len(texts):
             raise ValueError(f"model returned {len(predictions)} results for {len(texts)} texts")
         processed_at = self.clock()
@@ -238,6 +255,7 @@ class Classify:
             )
             for review, term, prediction in zip(valid, terms, predictions, strict=True)
         ]
+        self.metrics.add_stage_cpu({"build": time.thread_time() - build_started})
         if self.shadow is not None:
             try:
                 self.shadow.offer(classified, model_seconds)
@@ -245,14 +263,19 @@ class Classify:
                 log.exception("shadow offer failed; the batch goes on without it")
         return classified
 
-    def _extract(self, texts: Sequence[str]) -> list[ReviewTerms]:
-        return [self.keywords.extract(text) for text in texts]
+    def _extract(self, texts: Sequence[str], cpu: ThreadCpu) -> list[ReviewTerms]:
+        with cpu.stage("segment"):
+            return [self.keywords.extract(text) for text in texts]
 
 
-def _timed(predict: Callable[[Sequence[str]], list[Any]], texts: Sequence[str]) -> tuple:
-    """``predict(texts)`` and the seconds it took, measured on the thread that runs it."""
+def _timed(
+    predict: Callable[[Sequence[str], ThreadCpu], list[Any]],
+    texts: Sequence[str],
+    cpu: ThreadCpu,
+) -> tuple:
+    """``predict(texts, cpu)`` and the seconds it took, measured on the thread that runs it."""
     started = time.perf_counter()
-    predictions = predict(texts)
+    predictions = predict(texts, cpu)
     return predictions, time.perf_counter() - started
 
 
@@ -265,18 +288,28 @@ class PublishSentiments:
         self.clock = clock
 
     async def __call__(self, classified: Sequence[ClassifiedReview]) -> None:
+        build_started = time.thread_time()
+        events = [build_sentiment_event(c) for c in classified]
+        encode_started = time.thread_time()
         outgoing: list[Outgoing] = [
-            (c.review.event.product_id.encode(), to_json_bytes(build_sentiment_event(c)), None)
-            for c in classified
+            (c.review.event.product_id.encode(), to_json_bytes(event), None)
+            for c, event in zip(classified, events, strict=True)
         ]
+        encoded = time.thread_time()
+        self.metrics.add_stage_cpu(
+            {"build": encode_started - build_started, "encode": encoded - encode_started}
+        )
         started = time.perf_counter()
-        await self.send(outgoing)
+        await Charged(self.send(outgoing), self._charge_produce)
         self.metrics.produce_latency.observe(time.perf_counter() - started)
         acked = self.clock()
         for c in classified:
             self.metrics.end_to_end_latency.observe(
                 max(0.0, (acked - c.review.created_at).total_seconds())
             )
+
+    def _charge_produce(self, seconds: float) -> None:
+        self.metrics.add_stage_cpu({"produce": seconds})
 
 
 def insert_token(classified: Sequence[ClassifiedReview]) -> str | None:
@@ -306,11 +339,22 @@ class StoreRows:
         self.metrics = metrics
 
     async def __call__(self, classified: Sequence[ClassifiedReview]) -> None:
+        build_started = time.thread_time()
         rows = [build_review_row(c) for c in classified]
         token = insert_token(classified)
+        self.metrics.add_stage_cpu({"build": time.thread_time() - build_started})
         started = time.perf_counter()
         inserted = await asyncio.get_running_loop().run_in_executor(
-            self.executor, lambda: self.store.write_reviews(rows, token=token)
+            self.executor, self._write, rows, token
         )
         self.metrics.clickhouse_insert_latency.observe(time.perf_counter() - started)
         self.metrics.clickhouse_rows.inc(inserted)
+
+    def _write(self, rows: list[ReviewRow], token: str | None) -> int:
+        """On the ClickHouse thread; its CPU time there is the ``insert`` stage (the
+        server's, or embedded ClickHouse's own threads, are not in it)."""
+        started = time.thread_time()
+        try:
+            return self.store.write_reviews(rows, token=token)
+        finally:
+            self.metrics.add_stage_cpu({"insert": time.thread_time() - started})

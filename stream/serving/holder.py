@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from model.cputime import ThreadCpu
+
 
 class Predictor(Protocol):
     """What the worker needs of ``model.predictor.SentimentModel``."""
@@ -21,8 +23,9 @@ class Predictor(Protocol):
     version: str
     runtime: str
 
-    def predict_cleaned(self, texts: Sequence[str]) -> list[Any]:
-        """One prediction per text that already went through ``model.text.clean_text``."""
+    def predict_cleaned(self, texts: Sequence[str], cpu: ThreadCpu | None = None) -> list[Any]:
+        """One prediction per text that already went through ``model.text.clean_text``; with
+        ``cpu``, its thread CPU time by stage (``tokenize``, ``forward``) is added there."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.predictor import SentimentModel, token_budget_batches
+from model.predictor import (
+    SentimentModel,
+    ServedTokenizer,
+    model_labels_of,
+    token_budget_batches,
+)
 from model.registry import resolve_model_dir
 from model.text import clean_text
 
@@ -78,6 +83,24 @@ def test_serving_tokenizer_matches_training_tokenizer(model: SentimentModel, tin
         served = model.encoded([text])[0]
         training.enable_truncation(model.max_length)
         assert served == training.encode(text).ids
+
+
+def test_served_tokenizer_is_the_one_transformers_loads(tiny_registry: Path) -> None:
+    """``ServedTokenizer`` reads the directory without ``transformers``: same ids, same pad
+    and unknown ids, same labels as ``AutoTokenizer`` and ``AutoConfig`` give."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    directory = resolve_model_dir(tiny_registry, "sentiment")
+    served = ServedTokenizer.load(directory)
+    reference = AutoTokenizer.from_pretrained(str(directory))
+    config = AutoConfig.from_pretrained(str(directory))
+    assert served.pad_token_id == reference.pad_token_id
+    assert served.unk_token_id == reference.unk_token_id
+    assert model_labels_of(directory) == [config.id2label[i] for i in range(config.num_labels)]
+    texts = [clean_text(t) for t in [*TEXTS, "𠀀𠀁好", "ＵＳＢ接口 OK!!", "质量很好。" * 40]]
+    expected = reference(texts, truncation=True, max_length=32)["input_ids"]
+    served.encoder.enable_truncation(32)
+    assert [e.ids for e in served.encoder.encode_batch(texts)] == expected
 
 
 def test_load_takes_the_serving_options_and_keeps_its_directory(tiny_registry: Path) -> None:

@@ -222,7 +222,9 @@ def model(tiny_registry: Path) -> SentimentModel:
 
 
 def test_predictions_count_the_tokens_the_model_saw(model: SentimentModel) -> None:
-    tokenizer = model._tokenizer
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model.directory))
     rare = "𠀀𠀁𠀂好"  # CJK extension B: not in a vocabulary built from the corpus
     cleaned = [clean_text(t) for t in [*TEXTS, rare, "质量很好，物流也快。" * 30]]
     predictions = model.predict_cleaned(cleaned)

@@ -45,6 +45,19 @@ def wait_replicated(cluster: LocalCluster, database: str, table: str, timeout_s:
         time.sleep(0.2)
 
 
+def sync_replicas(cluster: LocalCluster, database: str) -> None:
+    """Until every replica holds every part of its shard. An insert lands on one replica
+    per shard and a Distributed read picks either (load_balancing random), so an exact read
+    right after a write waits for replication first."""
+    for n in cluster.layout:
+        client = node(cluster, n.name, database)
+        for (table,) in client.execute(
+            f"SELECT name FROM system.tables WHERE database = '{database}' "
+            "AND engine LIKE 'Replicated%'"
+        ):
+            client.execute(f"SYSTEM SYNC REPLICA {database}.{table}")
+
+
 @pytest.fixture
 def cluster_config(make_config) -> ClickHouseConfig:
     return make_config().clickhouse
@@ -70,7 +83,9 @@ def test_migrations_build_replicated_shards_and_are_idempotent(cluster_config, c
         assert ledger == len(applied)
 
 
-def test_writes_and_reads_match_one_server_on_the_same_data(cluster_config, make_config):
+def test_writes_and_reads_match_one_server_on_the_same_data(
+    cluster_config, make_config, clickhouse_cluster
+):
     """Reports, alert reads and feedback queries through the Distributed tables give the
     same answers as on one node."""
     rows = make_rows(600, seed=11)
@@ -82,6 +97,8 @@ def test_writes_and_reads_match_one_server_on_the_same_data(cluster_config, make
         ch = connect(config)
         migrate(ch)
         ReviewStore(ch).write_reviews(rows)
+        if config.clickhouse_cluster:
+            sync_replicas(clickhouse_cluster, config.clickhouse_database)
         window = MonitorWindow.ending_at(datetime.now(UTC), 60, 1)
         feedback = read_feedback(ch, window, "category")
         answers.append(
@@ -121,6 +138,7 @@ def test_retried_batch_after_a_shard_timed_out_is_not_double_counted(
     )
     ReviewStore(ch).write_reviews(rows)  # the retry: the whole batch again
     ReviewStore(ch).write_reviews(rows)  # and once more, from another worker
+    sync_replicas(clickhouse_cluster, database)
     assert ch.query("SELECT count() FROM reviews FINAL")[0][0] == len(rows)
     assert ch.query("SELECT count() FROM reviews")[0][0] == len(rows)  # no copy at all
     totals = sum(c.reviews for c in ReviewStore(ch).minute_counts())
@@ -144,6 +162,7 @@ def test_a_replica_down_loses_nothing_and_catches_up(cluster_config, clickhouse_
     finally:
         clickhouse_cluster.start_node("s2r2")
     store.write_reviews(rows[800:])
+    sync_replicas(clickhouse_cluster, database)
     counts = wait_replicated(clickhouse_cluster, database, "reviews_local", timeout_s=60)
     assert counts["s2r2"] == counts["s2r1"] > 0
     assert ch.query("SELECT count() FROM reviews FINAL")[0][0] == len(rows)

@@ -27,7 +27,7 @@ class FakeModel:
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def predict_cleaned(self, texts: Sequence[str]) -> list[FakePrediction]:
+    def predict_cleaned(self, texts: Sequence[str], cpu: object = None) -> list[FakePrediction]:
         self.calls.append(len(texts))
         return [FakePrediction() for _ in texts]
 
@@ -48,7 +48,7 @@ class GatedModel(FakeModel):
         self.version, self.label, self.gate, self.error = version, label, gate, error
         self.started = threading.Event()
 
-    def predict_cleaned(self, texts: Sequence[str]) -> list[FakePrediction]:
+    def predict_cleaned(self, texts: Sequence[str], cpu: object = None) -> list[FakePrediction]:
         self.calls.append(len(texts))
         self.started.set()
         if self.gate is not None:

@@ -119,7 +119,7 @@ def test_dlq_limit_stops_before_anything_is_published(keywords) -> None:
 def test_unexpected_error_stops_instead_of_raising_into_take(keywords) -> None:
     chain, journal, stops, context = make(keywords)
     # wrong length: a bug, not a sink outage
-    context.models.current.predict_cleaned = lambda texts: []
+    context.models.current.predict_cleaned = lambda texts, cpu=None: []
     with pytest.raises(Stopped):
         run(chain, incoming([review_bytes(1)]))
     assert stops[-1][0] in (EXIT_SINK_DOWN, EXIT_BATCH_ERROR)

@@ -119,7 +119,7 @@ def test_classify_offers_the_classified_batch_to_the_shadow_after_classifying(
 
 def test_classify_rejects_a_model_that_loses_reviews(keywords, executor) -> None:
     model = FakeModel()
-    model.predict_cleaned = lambda texts: []
+    model.predict_cleaned = lambda texts, cpu=None: []
     valid = validate()(incoming([review_bytes(1)])).valid
     with pytest.raises(ValueError, match="0 results for 1 texts"):
         asyncio.run(classify(keywords, executor, model)(valid))

@@ -1,0 +1,87 @@
+"""``to_json_bytes`` writes exactly the bytes of ``json.dumps(asdict(event))`` (compact,
+non-ASCII kept) without the deep copy, for every event the worker encodes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+import schemas
+from stream.events import (
+    DeadLetter,
+    DeadLetterHeader,
+    Probabilities,
+    ReviewCreated,
+    ReviewSentiment,
+    to_json_bytes,
+)
+
+NOW = datetime(2026, 11, 27, 5, 0, 30, tzinfo=UTC)
+
+
+def reference(event: object) -> bytes:
+    return json.dumps(asdict(event), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+EVENTS = [
+    ReviewCreated(
+        1, "r-1", "p-1", "手机", "u", '屏幕"很"清晰\\ \n\u2028😀', "2026-11-27T05:00:00Z"
+    ),
+    ReviewCreated(1, "r-2", "p-1", "手机", "u", "好", "2026-11-27T05:00:00Z", rating=5),
+    ReviewSentiment(
+        schema_version=1,
+        review_id="r-1",
+        product_id="p-1",
+        category="食品",
+        user_id="u",
+        rating=None,
+        sentiment="negative",
+        confidence=0.912345,
+        probabilities=Probabilities(negative=0.912345, neutral=1e-06, positive=0.087654),
+        keywords=["质量", "包装"],
+        complaint_keywords=[],
+        model_version="v1",
+        created_at="2026-11-27T05:00:00Z",
+        processed_at="2026-11-27T05:00:30Z",
+    ),
+    DeadLetter(
+        schema_version=1,
+        reason="malformed_json",
+        detail="value is not JSON: Expecting value",
+        topic="review.created",
+        partition=3,
+        offset=17,
+        key_b64=None,
+        value_b64="/w==",
+        value_truncated=False,
+        headers=[DeadLetterHeader("trace", "eA=="), DeadLetterHeader("empty", None)],
+        review_id=None,
+        failed_at="2026-11-27T05:00:30Z",
+        headers_truncated=True,
+    ),
+]
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_bytes_are_those_of_json_dumps_asdict(event: object) -> None:
+    assert to_json_bytes(event) == reference(event)  # type: ignore[arg-type]
+
+
+def test_encoded_events_satisfy_their_schemas() -> None:
+    names = {ReviewCreated: "review_created", ReviewSentiment: "review_sentiment"}
+    names[DeadLetter] = "dead_letter"
+    for event in EVENTS:
+        payload = json.loads(to_json_bytes(event))
+        assert schemas.validator(names[type(event)], 1).is_valid(payload)
+
+
+def test_objects_that_are_not_dataclasses_are_refused() -> None:
+    @dataclass(frozen=True)
+    class Holder:
+        value: object
+
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        to_json_bytes(Holder(NOW))  # type: ignore[arg-type]

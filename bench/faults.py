@@ -16,6 +16,10 @@ committed every offset, stops the fleet and counts:
 - recovery: from the fault (for an outage: from the service's return) until every partition
   that had input left is committed past where it stood.
 
+The broker rows run a Tansu of their own on moto's S3 server and restart it at 40%:
+``broker_restart`` gracefully (SIGTERM, wait for the exit), ``broker_kill9`` with SIGKILL.
+``python -m bench.broker_restart`` is their control, with no ReviewPulse code in it.
+
     .venv/bin/python -m bench.faults                       # 2 workers, 20,000 events a row
     .venv/bin/python -m bench.faults --events 4000 --faults none,sigterm
 """
@@ -45,7 +49,7 @@ from stream.config import PROJECT_ROOT, KafkaConfig, WorkerConfig
 from stream.kafka import ensure_topics, producer_config
 from stream.local.clickhouse_server import ClickHouseServer
 from stream.local.fleet import WorkerFleet
-from stream.local.s3 import INSTALL_HINT, S3Server, s3rver_available
+from stream.local.s3 import INSTALL_HINT, S3Server, s3_server_available
 from stream.local.tansu import TansuBroker
 from stream.local.worker import scratch_config
 from stream.replay import EventFactory, ReplayEvent, cycle_sources, read_corpus
@@ -53,7 +57,17 @@ from stream.sink.backend import ClickHouse
 from stream.sink.connection import connect
 from stream.sink.migrations import migrate
 
-FAULTS = ("none", "kill9", "sigterm", "join_leave", "clickhouse_down", "broker_restart", "flood")
+FAULTS = (
+    "none",
+    "kill9",
+    "sigterm",
+    "join_leave",
+    "clickhouse_down",
+    "broker_restart",
+    "broker_kill9",
+    "flood",
+)
+BROKER_FAULTS = ("broker_restart", "broker_kill9")  # a Tansu of their own on an S3 server
 DEFAULT_OUT = PROJECT_ROOT / "reports" / "faults.json"
 
 
@@ -77,7 +91,7 @@ class Row:
     exit_codes: list[int] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # per fault, for tests and JSON
     notes: list[str] = field(default_factory=list)
-    skipped: str = ""  # could not run here (e.g. s3rver missing)
+    skipped: str = ""  # could not run here (e.g. no S3 server for the broker)
     failed: str = ""  # the run itself broke (e.g. the group never drained)
 
     @property
@@ -133,6 +147,9 @@ class Feeder:
         self.sent = 0
         self.ends: dict[int, int] = {}
         self.errors: list[str] = []
+        # Delivered with no offset: an idempotent producer's retry of a batch the broker
+        # already had (after a broker crash). The record is stored; its offset is unknown.
+        self.unknown_offsets = 0
         settings = producer_config(kafka, max_message_bytes=2 * 1024 * 1024)
         self._producer = Producer({**settings, "message.timeout.ms": 600_000})
         self._lock = threading.Lock()
@@ -159,14 +176,20 @@ class Feeder:
             raise TimeoutError(f"the feeder did not finish in {timeout_s:.0f}s")
         if self.errors:
             raise RuntimeError(f"{len(self.errors)} events not delivered: {self.errors[0]}")
+        if self.sent < len(self.events):  # the thread died (its traceback is on stderr)
+            raise RuntimeError(f"the feeder stopped after {self.sent} of {len(self.events)}")
 
     def _delivered(self, error: Any, message: Any) -> None:
         if error is not None:
             self.errors.append(str(error))
             return
+        offset = message.offset()
+        if offset is None or offset < 0:
+            self.unknown_offsets += 1
+            return
         with self._lock:
             partition = message.partition()
-            self.ends[partition] = max(self.ends.get(partition, 0), message.offset() + 1)
+            self.ends[partition] = max(self.ends.get(partition, 0), offset + 1)
 
     def _run(self) -> None:
         started = time.monotonic()
@@ -344,14 +367,22 @@ def fault_clickhouse_down(run: Run) -> None:
     run.row.notes.append(f"ClickHouse down {run.outage_s:.0f} s; recovery from its return")
 
 
-def fault_broker_restart(run: Run) -> None:
-    """The broker (s3 storage: durable) stops at 40% and starts again on the same port."""
+def fault_broker_restart(run: Run, *, hard: bool = False) -> None:
+    """The broker (on an S3 server: durable) stops at 40% and starts again on the same port
+    and storage: gracefully (SIGTERM, and wait for the exit), or with ``hard`` a SIGKILL."""
     at_progress(run.feeder, 0.4)
     base = run.base()
-    run.services.broker.stop()
+    stop_s = run.services.broker.halt(hard=hard)
     run.services.broker.start()
     run.recovered_since(time.monotonic(), base)
-    run.row.notes.append("Tansu on s3rver; recovery from the broker's return")
+    run.row.details["broker_stop_s"] = stop_s
+    how = "SIGKILL" if hard else f"SIGTERM, exited after {stop_s:.1f} s"
+    run.row.notes.append(f"Tansu on moto S3, {how}; recovery from the broker's return")
+
+
+def fault_broker_kill9(run: Run) -> None:
+    """``broker_restart`` with a SIGKILL: the broker crashes mid-stream."""
+    fault_broker_restart(run, hard=True)
 
 
 def fault_flood(run: Run) -> None:
@@ -398,6 +429,7 @@ FAULT_STEPS: dict[str, Callable[[Run], None]] = {
     "join_leave": fault_join_leave,
     "clickhouse_down": fault_clickhouse_down,
     "broker_restart": fault_broker_restart,
+    "broker_kill9": fault_broker_kill9,
     "flood": fault_flood,
 }
 
@@ -407,27 +439,32 @@ FAULT_STEPS: dict[str, Callable[[Run], None]] = {
 
 def read_dead_letters(kafka: KafkaConfig, idle_s: float = 3.0) -> list[dict]:
     """Every record of the DLQ topic, from the beginning, until ``idle_s`` brings nothing."""
+    return [json.loads(value) for value in read_topic(kafka, kafka.dlq_topic, idle_s)]
+
+
+def read_topic(kafka: KafkaConfig, topic: str, idle_s: float = 3.0) -> list[bytes]:
+    """Every record value of ``topic``, from the beginning, until ``idle_s`` brings nothing."""
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer(
         {
             "bootstrap.servers": kafka.kafka_broker,
-            "group.id": f"faults-dlq-{time.monotonic_ns()}",
+            "group.id": f"faults-read-{time.monotonic_ns()}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
         }
     )
     try:
-        metadata = consumer.list_topics(kafka.dlq_topic, timeout=10)
-        partitions = metadata.topics[kafka.dlq_topic].partitions
-        consumer.assign([TopicPartition(kafka.dlq_topic, p, 0) for p in partitions])
-        letters, last = [], time.monotonic()
+        metadata = consumer.list_topics(topic, timeout=10)
+        partitions = metadata.topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        values, last = [], time.monotonic()
         while time.monotonic() - last < idle_s:
             batch = consumer.consume(1000, timeout=0.2)
-            letters += [json.loads(m.value()) for m in batch if m.error() is None]
+            values += [m.value() for m in batch if m.error() is None]
             if batch:
                 last = time.monotonic()
-        return letters
+        return values
     finally:
         consumer.close()
 
@@ -467,6 +504,7 @@ def aggregate_other_keys(table: str) -> str:
 
 
 def count_outcome(config: WorkerConfig, events: list[ReplayEvent], row: Row) -> None:
+    topic_in = config.kafka.input_topic
     valid = {e.review_id for e in events if e.expected_reason is None}
     malformed = {e.value_sha256: e.expected_reason for e in events if e.expected_reason}
     ch = connect(config.clickhouse)
@@ -497,6 +535,15 @@ def count_outcome(config: WorkerConfig, events: list[ReplayEvent], row: Row) -> 
     valid_letters = sum(1 for d in reasons if d not in malformed)
     if valid_letters:
         row.notes.append(f"{valid_letters} valid events dead-lettered")
+    missing = {e.value_sha256 for e in events if e.review_id in valid - stored}
+    missing |= {d for d, reason in malformed.items() if reasons.get(d) != {reason}}
+    if missing:  # lost by the broker (not in the input topic) or by the worker?
+        in_topic = {hashlib.sha256(v).hexdigest() for v in read_topic(config.kafka, topic_in)}
+        row.details["missing_not_in_input_topic"] = len(missing - in_topic)
+        row.notes.append(
+            f"of {len(missing)} events missing from the outputs, {len(missing - in_topic)} "
+            "are not in the input topic either (the broker lost them)"
+        )
 
 
 # running ------------------------------------------------------------------------------------
@@ -548,17 +595,21 @@ def run_fault(fault: str, services: Services, args: argparse.Namespace, seed: in
     row.max_rss_mb = fleet.peak_rss_bytes / 2**20
     row.restarts = fleet.restarts
     row.exit_codes = [record.code for record in fleet.exit_log]
+    if feeder.unknown_offsets:
+        row.notes.append(f"{feeder.unknown_offsets} events acked with no offset (a retry)")
     count_outcome(config, events, row)
     return row
 
 
 @contextmanager
 def services_for(fault: str, args: argparse.Namespace, shared: Services) -> Iterator[Services]:
-    """The shared broker and server, or for ``broker_restart`` a Tansu of its own on s3rver."""
-    if fault != "broker_restart":
+    """The shared broker and server, or for the broker faults a Tansu of its own on an S3
+    server (moto's, which honours the conditional writes Tansu relies on: see
+    ``stream.local.s3`` and ``bench.broker_restart``)."""
+    if fault not in BROKER_FAULTS:
         yield shared
         return
-    root = shared.root / "s3"
+    root = shared.root / fault / "s3"
     with S3Server(root) as s3:
         broker = TansuBroker(
             log_path=root / "tansu.log", storage=s3.storage_url, env=s3.client_env()
@@ -646,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
         server = stack.enter_context(ClickHouseServer(root / "clickhouse"))
         shared = Services(broker, server, root)
         for seed, fault in enumerate(args.faults, start=11):
-            if fault == "broker_restart" and not s3rver_available():
+            if fault in BROKER_FAULTS and not s3_server_available():
                 rows.append(Row(fault=fault, skipped=INSTALL_HINT))
                 continue
             print(f"[faults] {fault}: {args.events} events, {args.workers} workers", flush=True)

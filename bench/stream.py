@@ -13,7 +13,8 @@ or an embedded chdb directory (``embedded``), it measures, side by side:
 - **per event**: the same worker and model with ``batch-size 1`` over ``--per-event-events``,
   and the end-to-end rate's ratio to it;
 - **latency at offered rates**: on the backlog's worker, once it is idle, a paced producer
-  offers each of ``--rates`` reviews/s for ``--rate-seconds``. A review's latency runs from
+  offers each of ``--rates`` reviews/s for ``--rate-seconds``, after one untimed warm-up
+  review (the producer's id, the reader's connection). A review's latency runs from
   the instant this process produced it (its ``created_at`` is that instant, to the second the
   schema keeps) to the instant this process's consumer of ``review.sentiment`` read its
   event. That is "acked" as seen from outside: the broker serves an event only once it has
@@ -575,12 +576,37 @@ def offered_rates(
     producer = Producer(producer_config(config.kafka))
     results = []
     try:
+        warm_up(config, producer, reader, worker)
         for rate in args.rate_list:
             results.append(offer(rate, config, producer, reader, worker, args.rate_seconds))
     finally:
         producer.flush(30)
         reader.close()
     return results
+
+
+def warm_up(
+    config: WorkerConfig,
+    producer: Any,
+    reader: OutputReader,
+    worker: WorkerProcess,
+    timeout_s: float = 30.0,
+) -> None:
+    """One review through the worker before any rate is timed. An idempotent producer's first
+    delivery waits for its producer id (1.0 s on Tansu), and the reader's first fetch for its
+    connection: untimed, that wait would count as the worker's latency of the first reviews
+    offered."""
+    event = event_factory(config, 0.0, "warmup").make(
+        next(cycle_sources(read_corpus(SHIPPED_CORPUS), 0)), datetime.now(UTC)
+    )
+    producer.produce(config.kafka.input_topic, event.value, event.key)
+    producer.flush(timeout_s)
+    review_id = json.loads(event.value)["review_id"]
+    deadline = time.time() + timeout_s
+    while review_id not in reader.seen:
+        if not worker.alive() or time.time() > deadline:
+            raise RuntimeError(f"the warm-up review did not come out:\n{worker.log_tail()}")
+        time.sleep(0.05)
 
 
 def offer(

@@ -74,6 +74,7 @@ def register_review_agent(app: faust.App, context: WorkerContext) -> BatchChain:
 
     async def review_agent(stream: faust.StreamT) -> None:
         heartbeat = context.heartbeat  # /health/live, /health/ready, POST /predict's gate
+        await context.startup.wait()  # no batch before the model, jieba and ClickHouse
         try:
             async for events in stream.noack_take(batch.batch_size, within=batch.batch_within_s):
                 heartbeat.batch_started()

@@ -10,6 +10,7 @@ import faust
 
 from stream.access import WebAccess
 from stream.config import BatchConfig, KafkaConfig, WebConfig
+from stream.faust_extensions import FetchWaitTransport, NoPauseTableManager
 from stream.kafka import faust_producer_settings
 from stream.web import access_middleware
 
@@ -19,9 +20,10 @@ def create_app(kafka: KafkaConfig, batch: BatchConfig, web: WebConfig) -> faust.
     for acked events, no tables (ClickHouse holds all state; Tansu defect A). Memory under
     a backlog is bounded by the stream buffer and the fetch sizes; the web server reads
     bodies up to ``predict_max_body_bytes`` and checks every request's access
-    (``stream.access``)."""
+    (``stream.access``). The consumer long-polls ``consumer_fetch_max_wait_ms``, and with
+    no tables the app subscribes without Faust's 1 s pause (``stream.faust_extensions``)."""
     kafka.worker_data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes one level only
-    return faust.App(
+    app = faust.App(
         kafka.app_id,
         broker=[f"kafka://{server.strip()}" for server in kafka.kafka_broker.split(",")],
         processing_guarantee="at_least_once",
@@ -31,6 +33,7 @@ def create_app(kafka: KafkaConfig, batch: BatchConfig, web: WebConfig) -> faust.
         topic_partitions=kafka.topic_partitions,
         topic_replication_factor=kafka.topic_replication_factor,
         topic_disable_leader=True,
+        TableManager=NoPauseTableManager,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=kafka.session_timeout_s,
         broker_heartbeat_interval=kafka.heartbeat_interval_s,
@@ -51,3 +54,7 @@ def create_app(kafka: KafkaConfig, batch: BatchConfig, web: WebConfig) -> faust.
             "middlewares": [access_middleware(WebAccess.of(web))],
         },
     )
+    app.transport = FetchWaitTransport(
+        app.conf.broker_consumer, app, fetch_max_wait_ms=kafka.consumer_fetch_max_wait_ms
+    )
+    return app

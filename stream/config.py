@@ -75,6 +75,15 @@ class KafkaConfig(ConfigSection):
     consumer_max_poll_records: int = Field(
         500, ge=1, description="Most messages one consumer poll returns."
     )
+    consumer_fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=60_000,
+        description="Longest the broker may hold the worker's fetch waiting for records "
+        "(Kafka's fetch.max.wait.ms; Faust fixes 1500). Tansu answers a waiting fetch late "
+        "even when records arrive, adding up to half of this to a review's latency; Kafka "
+        "answers once records are there, so this only sets how often an idle worker asks.",
+    )
     producer_linger_ms: float = Field(
         0.0,
         ge=0,

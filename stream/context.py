@@ -1,24 +1,23 @@
-"""The worker's resources, opened once at start-up and shared by the agent and the pages.
+"""The worker's resources, shared by the agent and the pages, prepared while Faust starts.
 
-``WorkerContext.open(config)`` does the slow, blocking start-up work: the model, jieba, the
-ClickHouse connection and its migrations. Each blocking resource comes with the one thread
-that may use it; the model holder lets the served model change between batches (hot reload,
-``stream.serving``), and the shadow runner scores a candidate on its own thread.
+``WorkerContext.create(config)`` returns at once; ``context.prepare()`` then has the model,
+jieba and ClickHouse (connect, migrate) prepared on their own threads while Faust starts and
+joins the consumer group (``stream.startup``). Each blocking resource comes with the one
+thread that may use it; the model holder lets the served model change between batches (hot
+reload, ``stream.serving``), and the shadow runner scores a candidate on its own thread.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from stream.config import WorkerConfig
 from stream.health import Heartbeat
 from stream.kafka import ConsumerLag
-from stream.keywords import Keywords
 from stream.metrics import Metrics
 from stream.pipeline.exits import Stop, hard_stop
 from stream.pipeline.steps import ReviewWriter
@@ -26,35 +25,13 @@ from stream.serving.holder import ModelHolder, Predictor
 from stream.serving.reload import RegistryWatcher, Reloader, model_info
 from stream.serving.shadow import ShadowRunner
 from stream.sink.backend import ClickHouse
+from stream.startup import PreparedClickHouse, PreparedKeywords, Startup
 
 log = logging.getLogger(__name__)
 
 
-T = TypeVar("T")
-
-
 def _one_thread(name: str) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(1, thread_name_prefix=name)
-
-
-@dataclass
-class StartupTimings:
-    """Wall seconds of each start-up part, for the start-up log line."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def timed(self, name: str, work: Callable[..., T]) -> Callable[..., T]:
-        def run(*args: Any, **kwargs: Any) -> T:
-            started = time.perf_counter()
-            try:
-                return work(*args, **kwargs)
-            finally:
-                self.seconds[name] = time.perf_counter() - started
-
-        return run
-
-    def __str__(self) -> str:
-        return ", ".join(f"{name} {seconds:.2f}s" for name, seconds in self.seconds.items())
 
 
 @dataclass
@@ -66,13 +43,14 @@ class WorkerContext:
     ``POST /predict`` scores on ``predict_executor``, only while the agent holds no batch
     (the stream first); the consumer-lag probe runs on ``lag_executor``. The agent
     ticks ``heartbeat`` around each batch; ``lag`` is the last measured lag per assigned
-    partition (``/health/ready``)."""
+    partition (``/health/ready``). ``startup`` holds the resources still being prepared;
+    the agent takes no batch before it is done."""
 
     config: WorkerConfig
     models: ModelHolder
     clickhouse: ClickHouse
     store: ReviewWriter
-    keywords: Keywords
+    keywords: PreparedKeywords | Any  # has extract(clean_text) -> ReviewTerms
     metrics: Metrics
     shadow: ShadowRunner | None = None
     shadow_clickhouse: ClickHouse | None = None  # the shadow thread's own connection
@@ -85,6 +63,7 @@ class WorkerContext:
     health_parts: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
     lag: dict[int, ConsumerLag] = field(default_factory=dict)
+    startup: Startup = field(default_factory=Startup)  # no parts: built whole, ready
     model_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("model"))
     predict_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("predict"))
     lag_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("lag"))
@@ -96,52 +75,28 @@ class WorkerContext:
     ledger_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("crash-ledger"))
 
     @classmethod
-    def open(cls, config: WorkerConfig, *, migrate: bool = True) -> WorkerContext:
-        """Load the model and jieba, connect to ClickHouse and migrate (or check) it."""
+    def create(cls, config: WorkerConfig) -> WorkerContext:
+        """The context, at once, its resources not prepared yet: build the app on it, then
+        call :meth:`prepare` (the resources' work then overlaps Faust's start, not the
+        imports and app building before it, which hold the GIL too)."""
         from stream.sink.connection import connect
-        from stream.sink.migrations import migrate as run_migrations
         from stream.sink.proxies import LazyClickHouse
         from stream.sink.shadow import ShadowStore
         from stream.sink.store import ReviewStore
 
-        # Sequential on purpose: loading the model on a thread beside jieba and ClickHouse
-        # was slower (all three hold the GIL most of the time: imports, dictionary building).
-        timings = StartupTimings()
-        model = timings.timed("model", load_served_model)(config)
-        keywords = timings.timed("keywords", Keywords.load)(limit=config.batch.keywords_limit)
-        clickhouse_started = time.perf_counter()
-        separate_ddl = migrate and config.clickhouse.for_migrations() != config.clickhouse
-        if separate_ddl:
-            # Migrations connect as the DDL user; the worker's own user needs no DDL rights.
-            ddl = connect(config.clickhouse.for_migrations())
-            try:
-                log.info("ClickHouse migrations applied: %s", run_migrations(ddl) or "none needed")
-            finally:
-                ddl.close()
-        clickhouse = connect(config.clickhouse)
-        if migrate and not separate_ddl:
-            applied = run_migrations(clickhouse)
-            log.info("ClickHouse migrations applied: %s", applied or "none needed")
-        elif not migrate and not clickhouse.query("EXISTS TABLE reviews")[0][0]:
-            raise SystemExit(
-                f"ClickHouse database {clickhouse.database!r} has no reviews table: "
-                "run `reviewpulse migrate` or start the worker without --no-migrate"
-            )
-        timings.seconds["clickhouse"] = time.perf_counter() - clickhouse_started
-        log.info("start-up: %s", timings)
-        metrics = Metrics()
-        metrics.model_info.info(model_info(config.model.model_name, model))
         serving = config.serving
+        metrics = Metrics()
         # The shadow writes through its own connection, opened on the shadow thread.
         shadow_clickhouse = LazyClickHouse(lambda: connect(config.clickhouse))
+        clickhouse = PreparedClickHouse(config.clickhouse, lambda: connect(config.clickhouse))
         context = cls(
             config=config,
             models=ModelHolder(
-                model, follows_current=config.model.model_version.lower() == "current"
+                None, follows_current=config.model.model_version.lower() == "current"
             ),
             clickhouse=clickhouse,
             store=ReviewStore(clickhouse),
-            keywords=keywords,
+            keywords=PreparedKeywords(limit=config.batch.keywords_limit),
             metrics=metrics,
             shadow=ShadowRunner(
                 ShadowStore(shadow_clickhouse),
@@ -161,9 +116,17 @@ class WorkerContext:
                 model_name=config.model.model_name,
                 shadow=context.shadow,
             )
-            # A shadow that runs already (SHADOW survives restarts) scores from the first batch.
-            context.reloader.apply(context.reloader.watcher.check(model.version, None))
+        context.startup = Startup(stop=context.stop)
         return context
+
+    def prepare(self, *, migrate: bool = True) -> None:
+        """Prepare the model, jieba and ClickHouse (migrated, or checked when ``migrate`` is
+        false) on their threads (``self.startup``); call it before the app runs."""
+        self.startup.begin(
+            ("clickhouse", self.clickhouse_executor, lambda: prepare_clickhouse(self, migrate)),
+            ("model", self.loader_executor, lambda: prepare_model(self)),
+            ("keywords", self.keywords_executor, self.keywords.prepare),
+        )
 
     def close(self) -> None:
         if self.shadow is not None:
@@ -182,16 +145,50 @@ class WorkerContext:
             self.shadow_clickhouse.close()
 
 
+def prepare_clickhouse(context: WorkerContext, migrate: bool) -> None:
+    """On the ClickHouse thread: connect, then apply the migrations (as the DDL user when
+    one is configured: the worker's own user needs no DDL rights), or, when ``migrate`` is
+    false, check that the schema is there."""
+    from stream.sink.connection import connect
+    from stream.sink.migrations import migrate as run_migrations
+
+    config = context.config.clickhouse
+    if migrate and config.for_migrations() != config:
+        ddl = connect(config.for_migrations())
+        try:
+            applied = run_migrations(ddl)
+        finally:
+            ddl.close()
+        context.clickhouse.query("SELECT 1")  # and the worker's own connection
+    elif migrate:
+        applied = run_migrations(context.clickhouse)
+    else:
+        if not context.clickhouse.query("EXISTS TABLE reviews")[0][0]:
+            raise RuntimeError(
+                f"ClickHouse database {config.clickhouse_database!r} has no reviews table: "
+                "run `reviewpulse migrate` or start the worker without --no-migrate"
+            )
+        return
+    log.info("ClickHouse migrations applied: %s", applied or "none needed")
+
+
+def prepare_model(context: WorkerContext) -> None:
+    """On the loader thread: load the served model (the canary must pass) and serve it; then
+    apply what the registry says of a shadow (SHADOW survives restarts: a running shadow
+    scores from the first batch). The reload timer waits for the start-up, so nothing else
+    swaps models meanwhile."""
+    model = load_served_model(context.config)
+    context.models.install(model)
+    context.metrics.model_info.info(model_info(context.config.model.model_name, model))
+    if context.reloader is not None:
+        context.reloader.apply(context.reloader.watcher.check(model.version, None))
+
+
 def load_served_model(config: WorkerConfig) -> Predictor:
     """The model ``config`` names, resolved in the registry, loaded and checked by the
-    canary; a worker does not start on a model that fails it."""
-    from stream.serving.loader import ModelRefused, load_checked
+    canary; raises ``ModelRefused`` (the worker does not serve a model that fails it)."""
+    from stream.serving.loader import load_checked
 
-    try:
-        return load_checked(
-            config.model,
-            config.model.model_version,
-            tolerance=config.serving.model_canary_tolerance,
-        )
-    except ModelRefused as exc:
-        raise SystemExit(f"cannot serve: {exc}") from exc
+    return load_checked(
+        config.model, config.model.model_version, tolerance=config.serving.model_canary_tolerance
+    )

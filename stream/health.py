@@ -5,10 +5,12 @@ the assigned partitions. From those:
 
 - **live** unless a batch has been in hand longer than ``live_timeout_s``: the processing loop
   is stuck (an idle worker with nothing to read is live);
-- **ready** when the group gave this member partitions, the broker and ClickHouse answer, and
-  batches move: not stalled, where stalled is lag on the assigned partitions with no batch
-  finished for ``stall_s`` (counted from the later of the last finished batch and the last
-  assignment, so a fresh member is not judged on its predecessor's lag).
+- **ready** when the start-up is done (model, jieba and ClickHouse prepared: a
+  ``dependencies`` entry like any other), the group gave this member partitions, the broker
+  and ClickHouse answer, and batches move: not stalled, where stalled is lag on the assigned
+  partitions with no batch finished for ``stall_s`` (counted from the later of the last
+  finished batch and the last assignment, so a fresh member is not judged on its
+  predecessor's lag).
 """
 
 from __future__ import annotations

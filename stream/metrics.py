@@ -157,7 +157,8 @@ class Metrics:
         self.predict_requests = Counter(
             f"{PREFIX}_predict_requests",
             "POST /predict requests, by outcome (ok; bad_request; too_large: body over "
-            "predict-max-body-bytes; busy: predict-queue full, 429; timeout: 503).",
+            "predict-max-body-bytes; busy: predict-queue full, 429; timeout: 503; starting: the "
+            "model is still loading, 503).",
             ["outcome"],
             registry=r,
         )

@@ -97,6 +97,8 @@ class PredictService:
     async def answer(self, body: bytes) -> dict[str, Any]:
         """Predictions for a request body, or :class:`PredictRefused`."""
         await self.admit()
+        if not self.models.loaded:
+            raise PredictRefused(503, "starting", "the model is still loading; retry shortly")
         self.in_flight += 1
         self.metrics.predict_in_flight.set(self.in_flight)
         model = self.models.current  # one model for the whole request

@@ -42,6 +42,9 @@ _ERROR_PRIORITY: dict[str, tuple[int, ReasonCode]] = {
     "maxLength": (3, "field_too_long"),
     "minimum": (4, "rating_out_of_range"),
     "maximum": (4, "rating_out_of_range"),
+    # Only created_at has a format (date-time). jsonschema checks it only where the optional
+    # rfc3339-validator is installed; either way the reason is the one _parse_timestamp gives.
+    "format": (5, "bad_timestamp"),
 }
 _EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
 _LATEST = datetime(2105, 12, 31, tzinfo=UTC)

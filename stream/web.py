@@ -152,14 +152,15 @@ def register_pages(app: faust.App, context: WorkerContext) -> None:
             return self.json(body, status=200 if body["status"] == "ok" else 503)
 
     class ReadyPage(View):
-        """Readiness: partitions assigned, broker and ClickHouse answer, batches move."""
+        """Readiness: start-up done, partitions assigned, broker and ClickHouse answer,
+        batches move."""
 
         async def get(self, request: Request) -> Response:
             body = readiness(
                 heartbeat=heartbeat,
                 assigned=[f"{kafka.input_topic}[{p}]" for p in assigned_partitions()],
                 lag=dict(context.lag),
-                dependencies=await dependencies(),
+                dependencies={**await dependencies(), "startup": context.startup.status()},
                 stall_s=web.health_stall_s,
             )
             return self.json(body, status=200 if body["status"] == "ok" else 503)

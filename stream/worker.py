@@ -1,5 +1,6 @@
 """The worker, assembled: the Faust app with the review agent, the web pages, the
-reputation alert engine and the model reload timer, all sharing one ``WorkerContext``."""
+reputation alert engine and the model reload timer, all sharing one ``WorkerContext``; and
+the task that watches the context's start-up."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def build_worker_app(context: WorkerContext) -> faust.App:
     """The worker app: review agent + web pages + alert engine, sharing ``context``."""
     config = context.config
     app = create_app(config.kafka, config.batch, config.web)
+    install_startup(app, context)
     register_review_agent(app, context)
     register_pages(app, context)
     install_alerting(app, context)
@@ -26,6 +28,17 @@ def build_worker_app(context: WorkerContext) -> faust.App:
     install_dashboard(app, context)
     require_single_actor(app)  # agents added by any install above: one actor each
     return app
+
+
+def install_startup(app: faust.App, context: WorkerContext) -> None:
+    """Once the app runs, wait for the resources being prepared (``context.startup``): log
+    how long each part took, or stop the worker when one failed. ``/health`` shows it."""
+    context.health_parts["startup"] = context.startup.status
+
+    @app.task
+    async def watch_startup() -> None:
+        await context.startup.wait()  # stops the worker when a part failed
+        log.info("start-up: %s", context.startup)
 
 
 def install_reload(app: faust.App, context: WorkerContext) -> None:
@@ -38,6 +51,8 @@ def install_reload(app: faust.App, context: WorkerContext) -> None:
 
     @app.timer(context.config.serving.model_reload_interval_s, name="reviewpulse.model_reload")
     async def reload_models() -> None:
+        if not context.startup.done:  # the start-up serves the first model
+            return
         try:
             await reloader.poll()
         except Exception:
@@ -65,7 +80,9 @@ def install_alerting(app: faust.App, context: WorkerContext) -> None:
         clickhouse=shared,
         metrics=context.metrics,
         monitor=config.monitor,
-        served_model=lambda: ServedModel.of(context.models.current),
+        served_model=lambda: (
+            ServedModel.of(context.models.current) if context.models.loaded else None
+        ),
     )
 
 
@@ -85,6 +102,10 @@ def install_dashboard(app: faust.App, context: WorkerContext) -> None:
         clickhouse_config=config.clickhouse,
         monitor=config.monitor,
         model_status=context.models.status,
-        served_card=lambda: getattr(context.models.current, "card", None) or "no model card",
+        served_card=lambda: (
+            getattr(context.models.current, "card", None) or "no model card"
+            if context.models.loaded
+            else "the model is still loading"
+        ),
         shared=shared,
     )

@@ -24,10 +24,12 @@ WORKER_HELP = """\
 Run the stream worker: consume review.created in micro-batches, dead-letter invalid events,
 segment (jieba) and classify (one model call per batch), publish review.sentiment, insert into
 ClickHouse, and only then let the batch's offsets commit. Serves /metrics, /health and
-POST /predict on --web-port. Creates missing topics and applies ClickHouse migrations first
-(--no-migrate only checks that the schema is there).
+POST /predict on --web-port. Creates missing topics, then joins the consumer group while it
+loads the model and jieba and applies ClickHouse migrations (--no-migrate only checks that the
+schema is there); it takes no batch before all of that is done (/health/ready says so).
 
-Exit codes: 0 stopped; 70 a sink (ClickHouse, broker, model) stayed down after all retries;
+Exit codes: 0 stopped; 1 start-up failed (model refused, ClickHouse down or without schema);
+70 a sink (ClickHouse, broker, model) stayed down after all retries;
 71 the dead-letter limit tripped; 72 unexpected error in a batch; 75 stopped mid-batch.
 Whenever the code is not 0 the batch in hand was NOT acked: a restart re-reads it, and the
 idempotent sinks (keyed by review_id) absorb the repeat.
@@ -114,8 +116,10 @@ def run_worker(args: argparse.Namespace) -> int:
     log = logging.getLogger("reviewpulse.worker")
     kafka, web = config.kafka, config.web
     ensure_topics(kafka)
-    context = WorkerContext.open(config, migrate=not args.no_migrate)
+    context = WorkerContext.create(config)
     app = build_worker_app(context)
+    # The model, jieba and ClickHouse get ready while Faust starts and joins the group.
+    context.prepare(migrate=not args.no_migrate)
     log.info(
         "worker %s: %s -> %s (dead letters: %s), ClickHouse %s, web http://%s:%d",
         kafka.app_id,

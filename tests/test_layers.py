@@ -64,6 +64,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "stream.context",
             "stream.app",
+            "stream.faust_extensions",
+            "stream.startup",
             "stream.agents",
             "stream.web",
             "stream.predict",

@@ -1,50 +1,45 @@
-"""Run ``s3rver`` (an S3-compatible server from npm) on loopback, so Tansu can keep its
-topics and committed offsets on disk (``s3://``) and survive a restart.
+"""Run an S3-compatible server on loopback (moto's: PyPI ``moto[s3]`` with flask), so Tansu
+can keep its topics and committed offsets outside its own process (``s3://``) and survive a
+restart, graceful or ``kill -9``.
 
-Install once: ``npm install --prefix .data/npm s3rver@3.7.1`` (or put ``s3rver`` on PATH).
+The server must honour conditional writes. Tansu keeps each partition's next offset (its
+watermark) in one object and changes it only with ``If-None-Match: *`` (create) or
+``If-Match: <etag>`` (update), reading the object again when the server answers 412. A server
+that ignores those headers (s3rver 3.7.1 from npm does) lets a restarted broker whose first
+request on a partition is a produce create the watermark afresh at offset 0: the new records
+overwrite acknowledged ones. ``python -m bench.broker_restart`` measures both servers.
+
+moto keeps the objects in memory: they outlive broker restarts, not the S3 server's own.
 """
 
 from __future__ import annotations
 
-import shutil
+import importlib.util
+import sys
 import urllib.request
 from pathlib import Path
 
-from stream.config import PROJECT_ROOT
 from stream.local.processes import LocalService, free_port, port_open
 
-NPM_PREFIX = PROJECT_ROOT / ".data" / "npm"
 INSTALL_HINT = (
-    f"s3rver not found. Install it with: npm install --prefix {NPM_PREFIX} s3rver@3.7.1 "
-    "(needs node and npm)"
+    "moto's S3 server is not installed: pip install -e '.[test]' (moto[s3], flask, flask-cors)"
 )
-# s3rver accepts any request signed with these (its documented defaults).
-ACCESS_KEY = "S3RVER"
+# moto does not check request signatures; Tansu's S3 client still needs a key to sign with.
+ACCESS_KEY = "testing"
 
 
-def s3rver_binary() -> str:
-    found = shutil.which("s3rver")
-    if found:
-        return found
-    local = NPM_PREFIX / "node_modules" / ".bin" / "s3rver"
-    if local.exists():
-        return str(local)
-    raise FileNotFoundError(INSTALL_HINT)
-
-
-def s3rver_available() -> bool:
-    try:
-        s3rver_binary()
-    except FileNotFoundError:
-        return False
-    return True
+def s3_server_available() -> bool:
+    """True where ``python -m moto.server`` can run (moto and its web server, flask)."""
+    return all(
+        importlib.util.find_spec(name) is not None for name in ("moto", "flask", "flask_cors")
+    )
 
 
 class S3Server(LocalService):
-    """An s3rver subprocess keeping its objects under ``root``, with ``bucket`` created at
-    start (see :class:`LocalService` for the lifecycle)."""
+    """moto's S3 server as a subprocess, logging to ``root/s3.log``, with ``bucket`` created
+    at start (see :class:`LocalService` for the lifecycle)."""
 
-    service = "s3rver"
+    service = "moto"  # occurs in its command line: python -m moto.server
     stop_grace_s = 5.0
 
     def __init__(
@@ -82,25 +77,24 @@ class S3Server(LocalService):
         }
 
     def start(self) -> S3Server:
-        binary = s3rver_binary()
+        if not s3_server_available():
+            raise FileNotFoundError(INSTALL_HINT)
         if port_open(self.port, self.host):
             raise RuntimeError(f"port {self.port} is already in use")
-        data = self.root / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        command = [binary, "-d", str(data), "-a", self.host, "-p", str(self.port)]
-        self._spawn(
-            [*command, "--configure-bucket", self.bucket, "--silent"],
-            log_path=self.root / "s3rver.log",
-        )
+        self.root.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+        self._spawn(command, log_path=self.root / "s3.log")
         self._await_ready(
-            self._bucket_answers,
-            what=f"s3rver on {self.endpoint}",
-            log_hint=f"See {self.root / 's3rver.log'}.",
+            self._bucket_ready,
+            what=f"moto S3 server on {self.endpoint}",
+            log_hint=f"See {self.root / 's3.log'}.",
         )
         return self
 
-    def _bucket_answers(self) -> bool:
+    def _bucket_ready(self) -> bool:
+        """Create the bucket (idempotent in us-east-1) once the server answers."""
         if not port_open(self.port, self.host):
             return False
-        with urllib.request.urlopen(f"{self.endpoint}/{self.bucket}", timeout=2) as response:
+        create = urllib.request.Request(f"{self.endpoint}/{self.bucket}", method="PUT")
+        with urllib.request.urlopen(create, timeout=2) as response:
             return response.status == 200

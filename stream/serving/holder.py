@@ -5,6 +5,9 @@ model (and its version) for the whole batch. The reloader prepares the next mode
 thread and calls :meth:`ModelHolder.swap` on the event loop, so a batch in flight keeps the
 model it started with and the next batch gets the new one: versions change only at a batch
 boundary. Reading an attribute is atomic, so the hot path takes no lock.
+
+A worker starts serving before its model is loaded (``stream.startup``): until the start-up
+installs it, ``current`` raises :class:`ModelNotLoaded` and ``status()`` says "starting".
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ class Predictor(Protocol):
         ``cpu``, its thread CPU time by stage (``tokenize``, ``forward``) is added there."""
 
 
+class ModelNotLoaded(RuntimeError):
+    """No model is served yet: the worker is still starting."""
+
+
 @dataclass(frozen=True)
 class Refusal:
     """A model version the worker would not serve (or score in shadow), and why."""
@@ -47,16 +54,35 @@ class ModelHolder:
     ``follows_current``: the worker serves the registry's ``CURRENT`` (and reloads when it
     moves); otherwise its version is pinned."""
 
-    def __init__(self, model: Predictor, *, follows_current: bool) -> None:
-        self.current: Predictor = model
+    def __init__(self, model: Predictor | None, *, follows_current: bool) -> None:
+        self._current = model
         self.follows_current = follows_current
         self.loaded_at = datetime.now(UTC)
         self.refused: Refusal | None = None
         self.swaps = 0
 
+    @property
+    def current(self) -> Predictor:
+        """The served model; raises :class:`ModelNotLoaded` before the first one is in."""
+        model = self._current
+        if model is None:
+            raise ModelNotLoaded("the served model is still loading")
+        return model
+
+    @property
+    def loaded(self) -> bool:
+        return self._current is not None
+
+    def install(self, model: Predictor) -> None:
+        """Serve the first model (start-up, before any batch: ``stream.startup``)."""
+        if self._current is not None:
+            raise RuntimeError("a model is served already: swap it instead")
+        self.loaded_at = datetime.now(UTC)
+        self._current = model
+
     def swap(self, model: Predictor) -> Predictor:
         """Serve ``model`` from the next batch on; returns the model it replaces."""
-        previous, self.current = self.current, model
+        previous, self._current = self.current, model
         self.loaded_at = datetime.now(UTC)
         self.refused = None
         self.swaps += 1
@@ -72,7 +98,12 @@ class ModelHolder:
 
     def status(self) -> dict[str, Any]:
         """The served model for ``/health``."""
-        model = self.current
+        model = self._current
+        if model is None:
+            return {
+                "status": "starting",
+                "follows": "current" if self.follows_current else "pinned",
+            }
         return {
             "status": "ok",
             "version": model.version,

@@ -69,6 +69,8 @@ def test_probes_token_and_limits(make_config: Callable[..., WorkerConfig], tmp_p
         status, ready = call(worker, "/health/ready")
         assert len(ready["assigned_partitions"]) == config.kafka.topic_partitions
         assert ready["broker"]["status"] == ready["clickhouse"]["status"] == "ok"
+        assert ready["startup"]["status"] == "ok"  # model, jieba, ClickHouse prepared
+        assert set(ready["startup"]["parts"]) == {"clickhouse", "model", "keywords"}
 
         def lag_gauges() -> dict:
             text = worker.metrics_text()

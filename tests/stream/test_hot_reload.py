@@ -61,6 +61,16 @@ def health(worker: WorkerProcess) -> dict:
     return body["model"]
 
 
+def started(worker: WorkerProcess) -> bool:
+    """The worker answers and its start-up (model, jieba, ClickHouse) is done: before that,
+    /health is 503 with the model "starting"."""
+    try:
+        _, body = worker.get_json("/health")
+    except OSError:
+        return False
+    return body.get("startup", {}).get("status") == "ok"
+
+
 def serving(worker: WorkerProcess, version: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
@@ -213,6 +223,7 @@ def test_shadow_on_the_embedded_backend(
     produce(config.kafka, replay.events)
     worker = WorkerProcess(config, tmp_path / "worker.log").start()
     try:
+        wait_for(lambda: started(worker), timeout_s=120, what="start-up", worker=worker)
 
         def shadow() -> dict:
             try:

@@ -296,7 +296,7 @@ def test_a_slow_clickhouse_keeps_batches_in_flight_and_memory_bounded(pipeline) 
         gauge = read_samples(text, "reviewpulse_batches_in_flight")
         assert gauge == {(): 2.0}
         gc.collect()
-        alive = sum(isinstance(o, ClassifiedReview) for o in gc.get_objects())
+        alive = sum(type(o) is ClassifiedReview for o in gc.get_objects())
         assert alive <= 2 * size
         p.store.gates[0].set()
         await feeding

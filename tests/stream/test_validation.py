@@ -149,3 +149,30 @@ def test_reviews_dated_in_the_future_beyond_the_skew_are_dead_lettered() -> None
         assert isinstance(parse_review(raw, **LIMITS, now=now, max_future_skew_s=300), ValidReview)
     # Without a clock (replay tooling, tests of other fields) no check is made.
     assert isinstance(parse(good(created_at="2099-01-01T00:00:00Z")), ValidReview)
+
+
+def test_a_date_time_format_error_is_a_bad_timestamp_whatever_is_installed() -> None:
+    """jsonschema checks ``format: date-time`` only when rfc3339-validator is importable, so
+    the reason must not depend on it: a format error reads as ``bad_timestamp``, the reason
+    the worker's own timestamp check gives without it."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    import schemas
+    from stream.validation import _most_basic
+
+    checker = FormatChecker(formats=())
+    checker.checks("date-time")(lambda value: False)
+    strict = Draft202012Validator(schemas.load_schema("review_created", 1), format_checker=checker)
+    payload = {
+        "schema_version": 1,
+        "review_id": "r1",
+        "product_id": "p1",
+        "user_id": "u1",
+        "category": "书籍",
+        "text": "很好",
+        "rating": 5,
+        "created_at": "27/11/2026 05:00",
+    }
+    errors = list(strict.iter_errors(payload))
+    assert [e.validator for e in errors] == ["format"]
+    assert _most_basic(errors)[0] == "bad_timestamp"

@@ -50,6 +50,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "reports" / "bench" / "broker_restart.json"
 MODES = ("graceful", "kill")
+PRODUCERS = ("plain", "idempotent")
 TOPIC = "control"
 GROUP = "control"
 BUCKET = "tansu"
@@ -62,6 +63,7 @@ class Outcome:
 
     store: str
     mode: str
+    producer: str  # plain, or idempotent (enable.idempotence, as ReviewPulse's producers)
     round: int
     acked: int = 0  # records the broker acknowledged (whole run)
     acked_before_stop: int = 0  # ... of them, before the broker exited
@@ -199,7 +201,7 @@ class Tansu:
 class Feed:
     """Produces ``count`` numbered records at ``rate``; records what the broker acked."""
 
-    def __init__(self, bootstrap: str, count: int, rate: float) -> None:
+    def __init__(self, bootstrap: str, count: int, rate: float, *, idempotent: bool) -> None:
         self.count, self.rate = count, rate
         self.sent = 0
         self.acked: dict[int, tuple[int, int]] = {}  # record -> (partition, offset)
@@ -212,6 +214,7 @@ class Feed:
                 "linger.ms": 5,
                 "message.timeout.ms": 300_000,
                 "partitioner": "murmur2_random",
+                "enable.idempotence": idempotent,
             }
         )
         self.thread = threading.Thread(target=self._run, name="feed", daemon=True)
@@ -221,6 +224,7 @@ class Feed:
             self.errors.append(str(error))
             return
         with self.lock:
+            # offset None: an idempotent retry the broker called a duplicate
             self.acked[int(message.value())] = (message.partition(), message.offset())
 
     def acked_now(self) -> dict[int, tuple[int, int]]:
@@ -262,6 +266,7 @@ class Member:
         self.received: list[tuple[int, int, int, bool]] = []  # partition, offset, record, after
         self.committed: dict[int, int] = {}  # last commit the broker acknowledged
         self.restarted = False  # set once the broker is back: tags what arrives after
+        self.assigned = threading.Event()  # set once the group gave it partitions
         self.hold = threading.Event()  # commits wait while set
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -272,7 +277,7 @@ class Member:
             return dict(self.committed)
 
     def _run(self) -> None:
-        self.consumer.subscribe([TOPIC])
+        self.consumer.subscribe([TOPIC], on_assign=lambda _, parts: self.assigned.set())
         pending: dict[int, int] = {}
         while not self.stop.is_set():
             for message in self.consumer.consume(500, timeout=0.2):
@@ -326,7 +331,11 @@ def read_all(bootstrap: str, partitions: int, idle_s: float = 3.0) -> dict[tuple
 # one round ----------------------------------------------------------------------------------
 
 
-def run_round(store: str, mode: str, number: int, args: argparse.Namespace, root: Path) -> Outcome:
+def run_round(
+    case: tuple[str, str, str], number: int, args: argparse.Namespace, root: Path
+) -> Outcome:
+    """One round of ``case``: (store, stop mode, producer)."""
+    store, mode, producer = case
     with ExitStack() as stack:
         s3 = STORES[store](root / "s3")
         stack.callback(s3.close)
@@ -338,8 +347,9 @@ def run_round(store: str, mode: str, number: int, args: argparse.Namespace, root
             halt=lambda: broker.halt(hard=mode == "kill"),
             start=broker.start,
             args=args,
+            idempotent=producer == "idempotent",
         )
-    outcome.store, outcome.mode, outcome.round = store, mode, number
+    outcome.store, outcome.mode, outcome.producer, outcome.round = store, mode, producer, number
     return outcome
 
 
@@ -349,17 +359,20 @@ def exercise(
     halt: Callable[[], float],
     start: Callable[[], object],
     args: argparse.Namespace,
+    idempotent: bool = False,
 ) -> Outcome:
     """The experiment on a running broker: feed and consume, ``halt`` it (returns the seconds
     its exit took) and ``start`` it again mid-feed, then count. Also run by the tests, with
     the project's own :class:`stream.local.tansu.TansuBroker`."""
-    outcome = Outcome(store="", mode="", round=0)
+    outcome = Outcome(store="", mode="", producer="", round=0)
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topic = NewTopic(TOPIC, num_partitions=args.partitions, replication_factor=1)
     admin.create_topics([topic])[TOPIC].result(30)
     member = Member(bootstrap)
     member.thread.start()
-    feed = Feed(bootstrap, args.records, args.rate)
+    if not member.assigned.wait(60):  # so the restart comes at --restart-at of the feed
+        raise TimeoutError("the group member got no partitions within 60 s")
+    feed = Feed(bootstrap, args.records, args.rate, idempotent=idempotent)
     feed.thread.start()
     while feed.sent < args.restart_at * args.records or not member.committed_now():
         time.sleep(0.01)
@@ -417,26 +430,37 @@ def count(
 # table --------------------------------------------------------------------------------------
 
 
+COLUMNS = (  # (title, width, Outcome field)
+    ("store", -7, "store"),
+    ("mode", -9, "mode"),
+    ("producer", -10, "producer"),
+    ("round", 5, "round"),
+    ("acked", 6, "acked"),
+    ("before stop", 11, "acked_before_stop"),
+    ("lost", 5, "lost"),
+    ("overwritten", 11, "overwritten"),
+    ("rewound", 7, "rewound"),
+    ("group missed", 12, "group_missed"),
+    ("redelivered", 11, "redelivered"),
+)
+
+
 def print_table(outcomes: list[Outcome]) -> None:
-    title = (
-        f"{'store':<7} {'mode':<9} {'round':>5} {'acked':>6} {'before stop':>11} {'lost':>5} "
-        f"{'overwritten':>11} {'rewound':>7} {'group missed':>12} {'redelivered':>11} "
-        f"{'stop':>6}"
-    )
+    def line(values: list[object]) -> str:
+        pairs = zip(values, COLUMNS, strict=True)
+        return " ".join(f"{v!s:{'<' if w < 0 else '>'}{abs(w)}}" for v, (_, w, _) in pairs)
+
+    title = line([title for title, _, _ in COLUMNS]) + "   stop"
     print(title)
     print("-" * len(title))
     for o in outcomes:
-        print(
-            f"{o.store:<7} {o.mode:<9} {o.round:>5} {o.acked:>6} {o.acked_before_stop:>11} "
-            f"{o.lost:>5} {o.overwritten:>11} {o.rewound:>7} {o.group_missed:>12} "
-            f"{o.redelivered:>11} {o.stop_s:>5.2f}s"
-        )
+        print(line([getattr(o, name) for _, _, name in COLUMNS]) + f" {o.stop_s:>5.2f}s")
     for o in outcomes:
         if o.lost or o.rewound or o.produce_errors:
             print(
-                f"  {o.store} {o.mode} #{o.round}: commits before {o.commits_before_stop}, after "
-                f"{o.commits_after_restart}; lost e.g. {o.lost_examples}; "
-                f"{o.produce_errors} produce errors"
+                f"  {o.store} {o.mode} {o.producer} #{o.round}: commits before "
+                f"{o.commits_before_stop}, after {o.commits_after_restart}; lost e.g. "
+                f"{o.lost_examples}; {o.produce_errors} produce errors"
             )
 
 
@@ -451,29 +475,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stores", default="s3rver,moto", help=f"S3 servers under Tansu, any of {tuple(STORES)}"
     )
+    parser.add_argument(
+        "--producers",
+        default="plain,idempotent",
+        help=f"any of {PRODUCERS}: idempotent is how ReviewPulse's producers are set",
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--work-dir", type=Path, default=None, help="keep logs and buckets here")
     args = parser.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     args.stores = [m.strip() for m in args.stores.split(",") if m.strip()]
-    if set(args.modes) - set(MODES) or set(args.stores) - set(STORES):
-        parser.error(f"modes are {MODES}, stores {tuple(STORES)}")
+    args.producers = [m.strip() for m in args.producers.split(",") if m.strip()]
+    if (
+        set(args.modes) - set(MODES)
+        or set(args.stores) - set(STORES)
+        or set(args.producers) - set(PRODUCERS)
+    ):
+        parser.error(f"modes are {MODES}, stores {tuple(STORES)}, producers {PRODUCERS}")
     return args
 
 
 def run(args: argparse.Namespace) -> list[Outcome]:
     outcomes = []
     cases = [
-        (st, m, n) for n in range(1, args.rounds + 1) for st in args.stores for m in args.modes
+        ((store, mode, producer), number)
+        for number in range(1, args.rounds + 1)
+        for store in args.stores
+        for producer in args.producers
+        for mode in args.modes
     ]
-    for store, mode, number in cases:
+    for case, number in cases:
+        name = "-".join(case)
         if args.work_dir is not None:  # kept for a look at the bucket afterwards
-            root = args.work_dir.resolve() / f"{store}-{mode}-{number}"
-            outcomes.append(run_round(store, mode, number, args, root))
+            outcomes.append(run_round(case, number, args, args.work_dir / f"{name}-{number}"))
         else:
-            with tempfile.TemporaryDirectory(prefix=f"rp-restart-{mode}-") as temp:
-                outcomes.append(run_round(store, mode, number, args, Path(temp)))
-        print(f"[broker_restart] {store} {mode} #{number}: {asdict(outcomes[-1])}", flush=True)
+            with tempfile.TemporaryDirectory(prefix=f"rp-restart-{name}-") as temp:
+                outcomes.append(run_round(case, number, args, Path(temp)))
+        print(f"[broker_restart] {name} #{number}: {asdict(outcomes[-1])}", flush=True)
     return outcomes
 
 

@@ -117,10 +117,12 @@ class BatchConfig(ConfigSection):
     """Micro-batching, input limits, the dead-letter limit and sink retries."""
 
     batch_size: int = Field(
-        256,
+        1024,
         ge=1,
         description="Largest micro-batch the agent takes; the model sees it as one call, "
-        "split into length-sorted forwards within model-token-budget.",
+        "split into length-sorted forwards within model-token-budget. Batches close after "
+        "batch-within-s, so this only matters under a backlog, where larger inserts cost "
+        "ClickHouse far less per review.",
     )
     batch_within_s: float = Field(0.5, gt=0, description="Longest wait to fill a micro-batch.")
     max_inflight_batches: int = Field(

@@ -135,6 +135,8 @@ EXTRA_RULES: dict[str, tuple[str, ...]] = {
     "stream.metrics": (),
     # Dev tooling (local broker and server, the worker as a child process).
     "stream.local": ("stream.local", "stream.config", "stream.kafka", "stream.metrics"),
+    # The broker-restart control experiment measures Tansu alone: no project code in it.
+    "bench.broker_restart": (),
 }
 
 # Who may import the dev tooling: the CLI's dev commands, tests and bench.

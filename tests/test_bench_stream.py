@@ -53,6 +53,8 @@ def test_quick_run_writes_a_complete_report_with_matching_counts(tmp_path: Path)
         assert end["processed"] == end["valid"] == end["stored"], name
         assert end["worker_exit_code"] == 0
         assert end["valid"] == report["model_only"]["reviews"]  # the same backlog
+        assert backend["model_only"]["reviews"] == end["valid"]  # measured again, just before
+        assert backend["model_only"]["rate"] > 0
         per_event = backend["per_event"]
         assert per_event["events"] == 12
         assert per_event["processed"] == per_event["valid"] == per_event["stored"]

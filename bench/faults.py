@@ -371,10 +371,10 @@ def fault_broker_restart(run: Run, *, hard: bool = False) -> None:
     """The broker (on an S3 server: durable) stops at 40% and starts again on the same port
     and storage: gracefully (SIGTERM, and wait for the exit), or with ``hard`` a SIGKILL."""
     at_progress(run.feeder, 0.4)
-    base = run.base()
     stop_s = run.services.broker.halt(hard=hard)
     run.services.broker.start()
-    run.recovered_since(time.monotonic(), base)
+    returned = time.monotonic()
+    run.recovered_since(returned, run.base())  # the commits as the broker kept them
     run.row.details["broker_stop_s"] = stop_s
     how = "SIGKILL" if hard else f"SIGTERM, exited after {stop_s:.1f} s"
     run.row.notes.append(f"Tansu on moto S3, {how}; recovery from the broker's return")
@@ -537,6 +537,7 @@ def count_outcome(config: WorkerConfig, events: list[ReplayEvent], row: Row) -> 
         row.notes.append(f"{valid_letters} valid events dead-lettered")
     missing = {e.value_sha256 for e in events if e.review_id in valid - stored}
     missing |= {d for d, reason in malformed.items() if reasons.get(d) != {reason}}
+    row.details.update(missing_outputs=len(missing), missing_not_in_input_topic=0)
     if missing:  # lost by the broker (not in the input topic) or by the worker?
         in_topic = {hashlib.sha256(v).hexdigest() for v in read_topic(config.kafka, topic_in)}
         row.details["missing_not_in_input_topic"] = len(missing - in_topic)

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stream.config import PROJECT_ROOT, MonitorConfig, WorkerConfig
+from stream.config import PROJECT_ROOT, MonitorConfig
 from stream.dashboard import assemble, queries
 from stream.dashboard.queries import Span
 from stream.reputation.alerts import ALERT_COLUMNS, PUBLISHED, alert_row
 from stream.reputation.queries import ALERTS_TABLE
 from stream.rows import ReviewRow
 from stream.sink.backend import ClickHouse
-from stream.sink.connection import connect
-from stream.sink.migrations import migrate
 from stream.sink.store import ReviewStore
 from tests.stream.reputation.scenario import COMPLAINT_TEXT, review_row
 
@@ -28,18 +25,6 @@ pytestmark = pytest.mark.clickhouse
 XSS = "<img src=x onerror=alert(1)>"
 NOW = datetime.now(UTC).replace(second=30, microsecond=0)
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture(params=["native", "embedded"])
-def ch(
-    request: pytest.FixtureRequest, make_config: Callable[..., WorkerConfig]
-) -> Iterator[ClickHouse]:
-    connection = connect(make_config(clickhouse_backend=request.param).clickhouse)
-    try:
-        migrate(connection)
-        yield connection
-    finally:
-        connection.close()
 
 
 def shop() -> list[ReviewRow]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -26,8 +26,6 @@ from stream.reputation.publisher import KafkaAlertPublisher
 from stream.reputation.rules import AlertKind, SubjectType
 from stream.rows import ReviewRow
 from stream.sink.backend import ClickHouse
-from stream.sink.connection import connect
-from stream.sink.migrations import migrate
 from stream.sink.store import ReviewStore
 from tests.stream.harness import read_topic
 from tests.stream.monitoring.test_queries import CONFIG, NOW, reference, scenario
@@ -44,21 +42,6 @@ def config(
     config = make_config(topic_partitions=1, clickhouse_backend=request.param)
     ensure_topics(config.kafka, [config.kafka.alerts_topic])
     return config
-
-
-@pytest.fixture
-def open_clickhouse() -> Iterator[Callable[[ClickHouseConfig], ClickHouse]]:
-    opened: list[ClickHouse] = []
-
-    def open_(config: ClickHouseConfig) -> ClickHouse:
-        ch = connect(config)
-        opened.append(ch)
-        migrate(ch)
-        return ch
-
-    yield open_
-    for ch in reversed(opened):
-        ch.close()
 
 
 def new_engine(config: WorkerConfig, ch: ClickHouse, **kwargs) -> AlertEngine:

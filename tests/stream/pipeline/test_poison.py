@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from stream.config import BatchConfig, WorkerConfig
+from stream.config import BatchConfig
 from stream.keywords import Keywords
 from stream.metrics import Metrics
 from stream.pipeline.chain import BatchChain
@@ -34,11 +33,8 @@ from stream.pipeline.steps import (
 )
 from stream.serving.holder import ModelHolder
 from stream.sink.backend import ClickHouse
-from stream.sink.connection import connect
 from stream.sink.crashes import CrashLedger
-from stream.sink.migrations import migrate
 from tests.stream.pipeline.fakes import FakeModel, FakeSender, FakeStore, review_bytes
-from tests.stream.sink.conftest import BACKENDS
 
 NOW = datetime(2026, 11, 27, 5, 0, 30, tzinfo=UTC)
 POLICY = RetryPolicy(attempts=2, first_backoff_s=0.01, timeout_s=10)
@@ -60,17 +56,6 @@ class BombModel(FakeModel):
 @pytest.fixture(scope="module")
 def keywords() -> Keywords:
     return Keywords.load()
-
-
-@pytest.fixture(params=BACKENDS)
-def ch(request: pytest.FixtureRequest, make_config: Callable[..., WorkerConfig]):
-    """A migrated database on the 18.16 server or in chdb, where crashes are counted."""
-    connection = connect(make_config(clickhouse_backend=request.param).clickhouse)
-    migrate(connection)
-    try:
-        yield connection
-    finally:
-        connection.close()
 
 
 class Worker:

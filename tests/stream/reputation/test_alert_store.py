@@ -45,8 +45,7 @@ def event(subject: str, raised_at: datetime) -> dict:
     return alert_event(finding, alert_id, ["r1"], raised_at, timedelta(hours=24))
 
 
-def test_open_alerts_read_the_newest_version(any_clickhouse: ClickHouse) -> None:
-    ch = any_clickhouse
+def test_open_alerts_read_the_newest_version(ch: ClickHouse) -> None:
     cooldown = timedelta(minutes=60)
     old = event("OLD", NOW - timedelta(hours=5))
     live = event("LIVE", NOW - timedelta(hours=2))
@@ -80,8 +79,7 @@ def test_open_alerts_read_the_newest_version(any_clickhouse: ClickHouse) -> None
     assert old_now[old["alert_id"]].status == PUBLISHED
 
 
-def test_progress_is_the_newest_minute_any_evaluator_reached(any_clickhouse: ClickHouse) -> None:
-    ch = any_clickhouse
+def test_progress_is_the_newest_minute_any_evaluator_reached(ch: ClickHouse) -> None:
     assert fetch_progress(ch) is None
     write_progress(ch, NOW - timedelta(minutes=3, seconds=20), NOW, version=1)
     # A slower evaluator writing an older minute later does not move progress back.

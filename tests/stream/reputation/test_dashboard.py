@@ -68,8 +68,7 @@ def test_provisioning_matches_dashboard() -> None:
 
 
 @pytest.mark.clickhouse
-def test_dashboard_queries_run(any_clickhouse: ClickHouse) -> None:
-    ch = any_clickhouse
+def test_dashboard_queries_run(ch: ClickHouse) -> None:
     now = datetime.now(UTC)
     scenario = Scenario(now=now, products=5, baseline_reviews=10, window_reviews=10)
     store = ReviewStore(ch)

@@ -100,8 +100,7 @@ PRODUCT_COLUMNS = [
 ]
 
 
-def test_reputation_views(any_clickhouse: ClickHouse) -> None:
-    ch = any_clickhouse
+def test_reputation_views(ch: ClickHouse) -> None:
     load(ch, hand_built(datetime.now(UTC)))
 
     products = by_key(
@@ -154,8 +153,7 @@ def test_reputation_views(any_clickhouse: ClickHouse) -> None:
     )
 
 
-def test_reports_read_the_views(any_clickhouse: ClickHouse) -> None:
-    ch = any_clickhouse
+def test_reports_read_the_views(ch: ClickHouse) -> None:
     load(ch, hand_built(datetime.now(UTC)))
 
     top = reports.top_products(ch, period="1h", min_reviews=2)
@@ -177,11 +175,10 @@ def test_reports_read_the_views(any_clickhouse: ClickHouse) -> None:
     assert "漏水" in text and "+1" in text
 
 
-def test_alert_engine_reads(any_clickhouse: ClickHouse) -> None:
+def test_alert_engine_reads(ch: ClickHouse) -> None:
     """What the alert engine reads from ClickHouse for the same hand-built data: exact per
     minute and per hour after duplicate delivery, complaints by the curated lexicon and by
     learned words."""
-    ch = any_clickhouse
     now = datetime.now(UTC)
     rows = hand_built(now)
     load(ch, rows)
@@ -221,8 +218,7 @@ def test_alert_engine_reads(any_clickhouse: ClickHouse) -> None:
     assert sorted(top) == [("漏水", 3), ("质量差", 3), ("退货", 3)]
 
 
-def test_keyword_statistics_for_the_lexicon(any_clickhouse: ClickHouse) -> None:
-    ch = any_clickhouse
+def test_keyword_statistics_for_the_lexicon(ch: ClickHouse) -> None:
     now = datetime.now(UTC)
     rows = hand_built(now)
     ReviewStore(ch).write_reviews(rows)

@@ -1,4 +1,4 @@
-"""Fixtures for the reputation tests: a migrated ClickHouse database on either backend."""
+"""Fixtures shared by the stream tests: migrated ClickHouse databases on both backends."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def open_clickhouse() -> Iterator[Callable[[ClickHouseConfig], ClickHouse]]:
 
 
 @pytest.fixture(params=["native", "embedded"])
-def any_clickhouse(
+def ch(
     request: pytest.FixtureRequest,
     make_config: Callable[..., WorkerConfig],
     open_clickhouse: Callable[[ClickHouseConfig], ClickHouse],

@@ -17,7 +17,8 @@ Steps, each timed:
    (ratings from the corpus labels as ``stream.replay`` makes them: 4-5 or 1-2 stars, 70%
    rated);
 4. retrain: ``reviewpulse retrain --publish-only`` (reads the rated reviews back from
-   ClickHouse, fine-tunes, gates);
+   ClickHouse, fine-tunes in a few runs, chooses a candidate on validation, gates; the
+   choice is in the JSON's ``retraining.selection``);
 5. shadow: ``reviewpulse shadow start`` on the candidate (share 1), then the eval part is
    replayed: both models score the same reviews; ``reviewpulse shadow status``;
 6. promote: ``reviewpulse shadow promote`` if retrain's gate passed;
@@ -632,6 +633,8 @@ def _retraining_record(registry: Path, candidate: str) -> dict[str, Any]:
         "traffic_parts": record.get("traffic", {}).get("parts"),
         "dropped": record.get("traffic", {}).get("dropped"),
         "lexical_weight": card.lexical.weight if card.lexical else None,
+        "selection": record.get("selection"),
+        "train_seconds": card.training.get("seconds"),
     }
 
 
@@ -676,6 +679,18 @@ def print_table(report: dict[str, Any]) -> None:
             f"{'rating agreement (shadow)':28s} {shadow['served']['rating_agreement']:8.4f} "
             f"{shadow['candidate']['rating_agreement']:8.4f}   on {shadow['rated']} rated "
             "eval reviews, same reviews"
+        )
+    selection = (report.get("retraining") or {}).get("selection")
+    if selection:
+        print(
+            f"retrain chose {selection['chosen']} on validation (corpus floor "
+            f"{selection['min_corpus_validation_accuracy']:.4f}; traffic weighs "
+            f"{selection['traffic_validation_weight']}): "
+            + "; ".join(
+                f"{name} corpus {c['corpus_accuracy']:.4f} traffic {c['traffic_accuracy']:.4f} "
+                f"weighted {c['weighted_accuracy']:.4f} (w {c.get('fusion_weight', 1.0)})"
+                for name, c in selection["candidates"].items()
+            )
         )
     print(
         f"retrain gate: promote={report['retrain_gate']['promote']} "

@@ -12,13 +12,17 @@ from model.card import NeutralBandCard
 from model.neutral import NeutralBand, softmax
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature minimising validation negative log-likelihood (grid, then refine)."""
+def fit_temperature(
+    logits: np.ndarray, labels: np.ndarray, sample_weight: np.ndarray | None = None
+) -> float:
+    """The temperature minimising validation negative log-likelihood (grid, then refine),
+    each review weighted by ``sample_weight`` (None: alike)."""
     labels = np.asarray(labels)
 
     def nll(t: float) -> float:
         probs = softmax(logits, t)
-        return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1)).mean())
+        rows = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1))
+        return float(np.average(rows, weights=sample_weight))
 
     grid = np.exp(np.linspace(np.log(0.05), np.log(20), 121))
     best = min(grid, key=nll)
@@ -68,26 +72,40 @@ def choose_neutral_band(
     max_accuracy: float = 0.75,
     max_share: float = 0.1,
     min_reviews: int = 20,
+    sample_weight: np.ndarray | None = None,
 ) -> BandChoice:
     """Pick the neutral band on validation: reviews the model gets right no more often than
-    ``max_accuracy`` are low-confidence, so they are served as neutral."""
+    ``max_accuracy`` are low-confidence, so they are served as neutral. With
+    ``sample_weight``, accuracies and shares are weighted (the band still holds at least
+    ``min_reviews`` reviews)."""
     log_odds = np.asarray(log_odds, dtype=np.float64)
     positive = np.asarray(positive, dtype=bool)
+    weight = np.ones(len(log_odds)) if sample_weight is None else np.asarray(sample_weight, float)
     distance = np.abs(log_odds)
     order = np.argsort(distance, kind="stable")
     correct = ((log_odds > 0) == positive)[order].astype(np.float64)
-    cumulative = np.cumsum(correct) / np.arange(1, len(correct) + 1)
-    limit = int(len(order) * max_share)
+    mass = np.cumsum(weight[order])
+    cumulative = np.cumsum(correct * weight[order]) / mass
+    share = mass / weight.sum()
+    limit = int(len(order) * max_share)  # unweighted: the count the share allows
     width = 0.0
     count = 0
-    for k in range(min_reviews, limit + 1):
+    for k in range(min_reviews, len(order) + 1):
+        if (k > limit) if sample_weight is None else (share[k - 1] > max_share):
+            break
         if cumulative[k - 1] <= max_accuracy:
             width, count = float(distance[order[k - 1]]), k
     inside = distance < width if count else np.zeros(len(log_odds), dtype=bool)
     right = (log_odds > 0) == positive
+
+    def average(values: np.ndarray, where: np.ndarray) -> float:
+        return (
+            float(np.average(values[where], weights=weight[where])) if where.any() else float("nan")
+        )
+
     return BandChoice(
         band=NeutralBand(center=0.0, half_width=width),
-        share=float(inside.mean()),
-        accuracy_inside=float(right[inside].mean()) if inside.any() else float("nan"),
-        accuracy_outside=float(right[~inside].mean()) if (~inside).any() else float("nan"),
+        share=float(np.average(inside, weights=weight)),
+        accuracy_inside=average(right, inside),
+        accuracy_outside=average(right, ~inside),
     )

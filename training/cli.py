@@ -329,10 +329,20 @@ model's neutral share). In time order, the newest --holdback share is held back 
 and the --validation-share before it calibrates. Also reads the corpus the served model was
 built on (--training-corpus or --data; its split hash must match the card's).
 
-Trains: the served network, fine-tuned on CPU on a mix of corpus training reviews and traffic
-(the traffic's share clamped to [--min-traffic-share, --max-traffic-share], the larger side
-subsampled, at most --max-mix-rows), its TF-IDF half refitted on corpus + traffic; calibrated
-on corpus + traffic validation; the candidate is published as a new version either way.
+Trains: the served network, fine-tuned on CPU on mixes of corpus training reviews and traffic
+(the rule's traffic share: its natural share clamped to [--min-traffic-share,
+--max-traffic-share], the larger side subsampled, at most --max-mix-rows), in the runs of
+--fine-tune-runs (SHARE:EPOCHS each, SHARE 'rule' or a fixed share); every run's epoch ends
+are candidates. Its TF-IDF half is refitted on corpus + traffic (traffic weighted to the rule's
+share).
+
+Chooses on validation (corpus validation + the traffic validation slice, the traffic carrying
+--traffic-validation-weight of the weight): the candidate and the fusion weight with the best
+weighted accuracy among those whose corpus validation accuracy stays within --max-corpus-drop
+of the served model's (the TF-IDF half's C: the best weighted accuracy); calibrates on the
+same weighted validation.
+The candidate is published as a new version either way; its card records every candidate's
+scores (retraining.selection).
 
 Gate (both models through the serving runtime; the decision is printed as JSON): the corpus
 test split may lose at most --max-corpus-drop accuracy, the held-back traffic slice must
@@ -347,6 +357,7 @@ is not the served model's, 3 not promoted, 4 no rated reviews to learn from."""
 def _register_retrain(subparsers: argparse._SubParsersAction) -> None:
     from training.gate import RetrainRules
     from training.retrain import RetrainOptions
+    from training.selection import describe_runs
     from training.traffic import MixRule
 
     defaults, rules, mix = RetrainOptions(), RetrainRules(), MixRule()
@@ -375,7 +386,20 @@ def _register_retrain(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--max-mix-rows", type=int, default=mix.max_rows)
     fitting = retrain.add_argument_group("fine-tuning")
     fitting.add_argument("--model", help="the model to fine-tune [the served one: CURRENT]")
-    fitting.add_argument("--epochs", type=float, default=defaults.epochs)
+    fitting.add_argument(
+        "--fine-tune-runs",
+        default=describe_runs(defaults.runs),
+        type=_fine_tune_runs,
+        help="fine-tuning runs, SHARE:EPOCHS comma-separated (SHARE: 'rule' or the traffic's "
+        "share of the run's mix); every epoch end is a candidate [default: %(default)s]",
+    )
+    fitting.add_argument(
+        "--traffic-validation-weight",
+        type=float,
+        default=defaults.traffic_validation_weight,
+        help="the traffic validation slice's share of the validation weight in choosing "
+        "(the corpus validation split has the rest) [default: %(default)s]",
+    )
     fitting.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     fitting.add_argument("--train-batch-size", type=int, default=defaults.batch_size)
     fitting.add_argument("--seed", type=int, default=defaults.seed)
@@ -397,6 +421,15 @@ def _register_retrain(subparsers: argparse._SubParsersAction) -> None:
     )
     add_config_arguments(retrain, ModelConfig, TrainingConfig, ClickHouseConfig)
     retrain.set_defaults(func=run_retrain)
+
+
+def _fine_tune_runs(spec: str) -> tuple:
+    from training.selection import parse_runs
+
+    try:
+        return parse_runs(spec)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def run_retrain(args: argparse.Namespace) -> int:
@@ -438,7 +471,8 @@ def run_retrain(args: argparse.Namespace) -> int:
         holdback=args.holdback,
         validation=args.validation_share,
         mix=MixRule(args.min_traffic_share, args.max_traffic_share, args.max_mix_rows),
-        epochs=args.epochs,
+        runs=args.fine_tune_runs,
+        traffic_validation_weight=args.traffic_validation_weight,
         learning_rate=args.learning_rate,
         batch_size=args.train_batch_size,
         seed=args.seed,

@@ -6,10 +6,16 @@
    (:mod:`training.traffic`).
 2. Rebuild the served model's corpus split (its hash must match the card's), and mix corpus
    training reviews with traffic by the rule of :func:`training.traffic.plan_mix`.
-3. Fine-tune the served network on the mix (CPU, minutes: the student is small), refit the
-   TF-IDF half on corpus + traffic (traffic weighted to the same share), calibrate on corpus +
-   traffic validation, evaluate once on the corpus test split (:func:`training.train.package`).
-4. Judge candidate and served model, through the serving runtime, on the corpus test split and
+3. Refit the TF-IDF half on corpus + traffic (traffic weighted to the rule's share). Fine-tune
+   the served network (CPU, minutes: the student is small) in a few runs
+   (:class:`training.selection.FineTuneRun`: a traffic share and a number of epochs; by default
+   the rule's share for 1 epoch and half traffic for 2); every run's epoch ends are candidates.
+4. Choose the candidate, the TF-IDF half's C and the fusion weight on validation by
+   :mod:`training.selection`: corpus and traffic validation each weigh a fixed share
+   (``traffic_validation_weight``, half), and corpus validation accuracy must stay within the
+   gate's ``max_corpus_drop`` of the served model's. Calibrate on the same weighted validation
+   and evaluate once on the corpus test split (:func:`training.train.package`).
+5. Judge candidate and served model, through the serving runtime, on the corpus test split and
    on the held-back slice (:func:`training.gate.decide_retrain`), and record all of it in the
    candidate's card (``retraining``).
 """
@@ -29,8 +35,18 @@ import numpy as np
 from model.card import DataSource, ModelCard
 from model.labels import BINARY_SENTIMENTS, NEUTRAL
 from training.gate import GateDecision, RetrainRules, decide_retrain
-from training.lexical import LexicalRequest
+from training.lexical import LexicalRequest, choose_weight, fit_lexical, nll_rows
 from training.pipeline import PreparedData
+from training.selection import (
+    DEFAULT_RUNS,
+    SELECTION_RULE,
+    FineTuneRun,
+    WeightedValidation,
+    candidate_name,
+    choose,
+    describe_runs,
+    rounded,
+)
 from training.split import Split
 from training.traffic import (
     MixPlan,
@@ -60,7 +76,8 @@ class RetrainOptions:
     holdback: float = 0.2  # newest share of the rated traffic, held back as a test set
     validation: float = 0.1  # the share just before it: calibration and model selection
     mix: MixRule = field(default_factory=MixRule)
-    epochs: float = 1.0
+    runs: tuple[FineTuneRun, ...] = DEFAULT_RUNS  # each run's epoch ends are candidates
+    traffic_validation_weight: float = 0.5  # the traffic's share of the validation weight
     learning_rate: float = 2e-4
     batch_size: int = 64
     seed: int = 13
@@ -114,7 +131,7 @@ def corpus_split_sha256(card: ModelCard) -> str | None:
 class RetrainResult:
     result: TrainResult
     traffic: TrafficSplit
-    plan: MixPlan
+    plan: MixPlan  # the chosen candidate's mix
     decision: GateDecision
 
     @property
@@ -170,9 +187,14 @@ def retrain(
 ) -> RetrainResult:
     """Fine-tune the model in ``served_dir`` on ``corpus`` + ``traffic`` into ``out_dir`` and
     judge it (see the module doc). Raises :class:`NoRatings` when there is nothing to learn."""
+    import torch
+    from tokenizers import Tokenizer
+    from torch.nn import functional as F
+
     from model.predictor import SentimentModel
-    from training.bert import TrainOptions
-    from training.train import TrainRequest, fit, package
+    from training.bert import History, TrainOptions, predict_logits
+    from training.pipeline import encode, label_ids
+    from training.train import Fitted, TrainRequest, _pad_id, fit, package
 
     served_card = ModelCard.read(served_dir)
     if not traffic.reviews:
@@ -201,10 +223,8 @@ def retrain(
             f"reviews and duplicates of the corpus): fewer than {options.min_train_reviews}"
         )
     plan = plan_mix(len(split.train), len(train_traffic), options.mix)
-    mix = take(split.train, plan.corpus_rows, seed="corpus") + take(
-        train_traffic, plan.traffic_rows, seed="traffic"
-    )
-    validation = split.validation + [r.as_review() for r in parts.binary("validation")]
+    traffic_validation = [r.as_review() for r in parts.binary("validation")]
+    validation = split.validation + traffic_validation
     full = PreparedData(
         split=Split(
             train=split.train + train_traffic,
@@ -215,63 +235,199 @@ def retrain(
         cleaning=corpus.cleaning,
         sources=[*corpus.sources, traffic.source],
     )
-    mixed = PreparedData(
-        split=Split(train=mix, validation=validation, test=split.test), cleaning=corpus.cleaning
+    served = SentimentModel.load(served_dir, threads=threads, runtime=runtime)
+    served_corpus_validation = served_accuracy(served, split.validation)
+    weighting = WeightedValidation(
+        traffic=np.array([False] * len(split.validation) + [True] * len(traffic_validation)),
+        traffic_weight=options.traffic_validation_weight,
+        min_corpus_accuracy=served_corpus_validation - options.rules.max_corpus_drop,
     )
     train_options = TrainOptions(
-        epochs=options.epochs,
+        epochs=1.0,
         batch_size=options.batch_size,
         learning_rate=options.learning_rate,
         max_length=served_card.max_length,
         seed=options.seed,
         text_prefix=served_card.text_prefix,
+        eval_every_epoch=False,  # each epoch end is scored below, on weighted validation
     )
-    request = TrainRequest(options=train_options, init_checkpoint=Path(served_dir))
+    prefix = served_card.text_prefix
+    val_texts = [prefix + r.text for r in validation]
+    y_val = label_ids(validation, BINARY_SENTIMENTS)
     lexical = None
+    lexical_val = None
     if options.lexical:
         weights = np.concatenate(
             [np.ones(len(split.train)), np.full(len(train_traffic), plan.traffic_weight)]
         )
-        lexical = LexicalRequest(train_weights=weights)
-    record = {
-        "served_version": served_card.version,
-        "since": traffic.since.isoformat() if traffic.since else None,
-        "clickhouse_database": traffic.database,
-        "corpus": {
-            "split_sha256": split.sha256,
-            "sources": [asdict(s) for s in corpus.sources],
-        },
-        "traffic": {"source": asdict(traffic.source), **parts.summary()},
-        "mix": plan.to_dict(),
-        "options": {
-            "holdback": options.holdback,
-            "validation": options.validation,
-            "epochs": options.epochs,
-            "learning_rate": options.learning_rate,
-            "batch_size": options.batch_size,
-            "seed": options.seed,
-        },
-    }
+        request = LexicalRequest(train_weights=weights, validation=weighting)
+        fitted_half = fit_lexical(
+            [prefix + r.text for r in full.split.train],
+            label_ids(full.split.train, BINARY_SENTIMENTS),
+            val_texts,
+            y_val,
+            request,
+        )
+        lexical = replace(request, fitted=fitted_half)
+        lexical_val = fitted_half.model.log_odds(val_texts)
+    tokenizer = Tokenizer.from_file(str(Path(served_dir) / "tokenizer.json"))
+    val_ids = encode(tokenizer, val_texts, served_card.max_length)
+    pad_id = _pad_id(tokenizer)
+    candidates: dict[str, _Candidate] = {}
+    runs: dict[FineTuneRun, tuple[Fitted, MixPlan]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        fitted = fit(mixed, request, Path(tmp), progress=progress)
+        for run in options.runs:
+            run_plan = (
+                plan
+                if run.share is None
+                else plan_mix(
+                    len(split.train),
+                    len(train_traffic),
+                    replace(options.mix, min_share=run.share, max_share=run.share),
+                )
+            )
+            mix = take(split.train, run_plan.corpus_rows, seed="corpus") + take(
+                train_traffic, run_plan.traffic_rows, seed="traffic"
+            )
+            mixed = PreparedData(
+                split=Split(train=mix, validation=validation, test=split.test),
+                cleaning=corpus.cleaning,
+            )
+
+            def score(model: Any, epoch: int, history: History, run: FineTuneRun = run) -> None:
+                logits = predict_logits(model, val_ids, pad_id=pad_id)
+                target = torch.from_numpy(y_val)
+                history.val_loss.append(float(F.cross_entropy(torch.from_numpy(logits), target)))
+                history.val_accuracy.append(float((logits.argmax(1) == y_val).mean()))
+                state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                candidates[candidate_name(run, epoch)] = _Candidate(
+                    run,
+                    epoch,
+                    history.epochs[-1],
+                    state,
+                    _score(logits, lexical_val, y_val, weighting),
+                )
+
+            request_run = TrainRequest(
+                options=replace(train_options, epochs=run.epochs), init_checkpoint=Path(served_dir)
+            )
+            fitted = fit(
+                mixed, request_run, Path(tmp) / run.name, progress=progress, on_epoch=score
+            )
+            runs[run] = (fitted, run_plan)
+        chosen_name = choose(
+            {name: c.figures for name, c in candidates.items()}, weighting.min_corpus_accuracy
+        )
+        chosen = candidates[chosen_name]
+        fitted, chosen_plan = runs[chosen.run]
+        fitted.model.load_state_dict(chosen.state)
         fitted.start = {"kind": "retrained", "version": served_card.version, "start": fitted.start}
+        record = {
+            "served_version": served_card.version,
+            "since": traffic.since.isoformat() if traffic.since else None,
+            "clickhouse_database": traffic.database,
+            "corpus": {
+                "split_sha256": split.sha256,
+                "sources": [asdict(s) for s in corpus.sources],
+            },
+            "traffic": {"source": asdict(traffic.source), **parts.summary()},
+            "mix": {
+                **chosen_plan.to_dict(),
+                "rule_share": round(plan.share, 4),
+                "tfidf_traffic_weight": round(plan.traffic_weight, 4),
+                "tfidf": "the TF-IDF half fits on every corpus and traffic training review, "
+                "the traffic weighted to the mix rule's share (rule_share)",
+            },
+            "selection": {
+                "rule": SELECTION_RULE,
+                "runs": describe_runs(options.runs),
+                "traffic_validation_weight": options.traffic_validation_weight,
+                "corpus_validation_reviews": len(split.validation),
+                "traffic_validation_reviews": len(traffic_validation),
+                "served_corpus_validation_accuracy": round(served_corpus_validation, 4),
+                "min_corpus_validation_accuracy": round(weighting.min_corpus_accuracy, 4),
+                "scored": "each candidate's network (PyTorch) fused with the TF-IDF half at "
+                "its own best fusion weight by the same rule",
+                "candidates": {
+                    name: {
+                        "traffic_share": round(runs[c.run][1].share, 4),
+                        "corpus_rows": runs[c.run][1].corpus_rows,
+                        "traffic_rows": runs[c.run][1].traffic_rows,
+                        "epoch": c.epochs_done,
+                        "of_epochs": c.run.epochs,
+                        **rounded(c.figures),
+                    }
+                    for name, c in candidates.items()
+                },
+                "chosen": chosen_name,
+                "run_seconds": {r.name: round(f.history.seconds, 1) for r, (f, _) in runs.items()},
+            },
+            "options": {
+                "holdback": options.holdback,
+                "validation": options.validation,
+                "runs": describe_runs(options.runs),
+                "epochs": chosen.epochs_done,
+                "learning_rate": options.learning_rate,
+                "batch_size": options.batch_size,
+                "seed": options.seed,
+                "traffic_validation_weight": options.traffic_validation_weight,
+            },
+        }
+        package_options = replace(train_options, epochs=chosen.epochs_done)
         result = package(
             full,
             fitted,
             out_dir,
-            options=train_options,
+            options=package_options,
             tag=options.tag,
             provenance={"retraining": record},
             progress=progress,
             lexical=lexical,
+            validation=weighting,
         )
     figures = {}
-    for name, directory in (("candidate", out_dir), ("served", served_dir)):
-        model = SentimentModel.load(directory, threads=threads, runtime=runtime)
+    for name, model in (
+        ("candidate", SentimentModel.load(out_dir, threads=threads, runtime=runtime)),
+        ("served", served),
+    ):
         figures[name] = slice_figures(model, split.test, parts.holdback)
     candidate = {**figures["candidate"], "ece": float(result.card.metrics["test"]["ece"])}
     decision = decide_retrain(candidate, figures["served"], options.rules)
     card = replace(result.card, retraining={**record, "gate": decision.to_dict()})
     card.write(out_dir)
     result.card = card
-    return RetrainResult(result, parts, plan, decision)
+    return RetrainResult(result, parts, chosen_plan, decision)
+
+
+@dataclass
+class _Candidate:
+    """A fine-tuning run's network at the end of one of its epochs, scored on validation."""
+
+    run: FineTuneRun
+    epoch: int
+    epochs_done: float
+    state: dict[str, Any]
+    figures: dict[str, float]
+
+
+def _score(
+    logits: np.ndarray,
+    lexical_log_odds: np.ndarray | None,
+    y: np.ndarray,
+    weighting: WeightedValidation,
+) -> dict[str, float]:
+    """A network's validation figures as it would serve: fused with the TF-IDF half at its
+    best fusion weight (by the weighting's rule), or alone."""
+    if lexical_log_odds is None:
+        log_odds = (logits[:, 1] - logits[:, 0]).astype(np.float64)
+        right = (log_odds > 0) == (y == 1)
+        return weighting.figures(right, nll_rows(log_odds, y, weighting.sample_weights()))
+    weight, table = choose_weight(logits, lexical_log_odds, y, validation=weighting)
+    return {"fusion_weight": weight, **table[weight]}
+
+
+def served_accuracy(model: SentimentModel, reviews: Sequence[Any]) -> float:
+    """Two-class accuracy of a model as it serves (fused, its runtime) on labelled reviews."""
+    y = np.array([BINARY_SENTIMENTS.index(r.label) for r in reviews])
+    logits = model.logits([model.text_prefix + r.text for r in reviews])
+    return float((logits.argmax(1) == y).mean())

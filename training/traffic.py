@@ -181,8 +181,7 @@ class MixPlan:
             "tfidf_traffic_weight": round(self.traffic_weight, 4),
             "rule": f"traffic share of the mix = its natural share clamped to "
             f"[{self.rule.min_share}, {self.rule.max_share}]: the larger side is subsampled, "
-            f"nothing is repeated; at most {self.rule.max_rows} rows; the TF-IDF half fits on "
-            "all training reviews with the traffic weighted to the same share",
+            f"nothing is repeated; at most {self.rule.max_rows} rows",
         }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from training.evaluate import classification_figures, served_label_share
 from training.lexical import LexicalRequest, add_lexical_half
 from training.onnx_export import export_onnx
 from training.pipeline import PreparedData, encode, label_ids
+from training.selection import WeightedValidation
 from training.vocab import (
     SPECIAL_TOKENS,
     build_char_vocab,
@@ -126,9 +127,15 @@ class Fitted:
 
 
 def fit(
-    data: PreparedData, request: TrainRequest, workdir: Path, *, progress: bool = True
+    data: PreparedData,
+    request: TrainRequest,
+    workdir: Path,
+    *,
+    progress: bool = True,
+    on_epoch: Callable[[Any, int, History], None] | None = None,
 ) -> Fitted:
-    """Train a classifier on the training split (validation only for the learning curves)."""
+    """Train a classifier on the training split (validation only for the learning curves).
+    ``on_epoch(model, epoch, history)`` is called at the end of every epoch."""
     seed_everything(request.options.seed)
     options = request.options
     labels = data.labels
@@ -187,6 +194,7 @@ def fit(
         val_labels=label_ids(split.validation, labels),
         soft_logits=request.teacher_logits,
         progress=progress,
+        on_epoch=None if on_epoch is None else lambda epoch, h: on_epoch(model, epoch, h),
     )
     return Fitted(model, tok_dir, history, start, mlm_losses)
 
@@ -211,13 +219,16 @@ def package(
     progress: bool = True,
     onnx: bool = True,
     lexical: LexicalRequest | None = None,
+    validation: WeightedValidation | None = None,
 ) -> TrainResult:
     """Write the model directory (and its int8 ONNX export), then calibrate on validation and
     evaluate on test once, through the runtime that serves it (ONNX when exported).
     ``provenance``: the card's optional ``distilled``/``distillation``/``distil_config``
     (and, for retraining, ``retraining``). ``lexical``: also fit the TF-IDF half of a hybrid
     on the training split (:mod:`training.lexical`) and calibrate the fused logits; the card's
-    ``runtimes`` then still describe the network alone."""
+    ``runtimes`` then still describe the network alone. ``validation``: how validation
+    reviews weigh in temperature and neutral band (retraining: corpus and traffic by share;
+    None: alike); the fusion weight follows ``lexical.validation``."""
     from tokenizers import Tokenizer
 
     labels = data.labels
@@ -274,7 +285,8 @@ def package(
             }
         val_logits = fuse(val_logits, val_lexical, lexical_card.weight)
         test_logits = fuse(test_logits, test_lexical, lexical_card.weight)
-    temperature = fit_temperature(val_logits, y_val)
+    weights = None if validation is None else validation.sample_weights()
+    temperature = fit_temperature(val_logits, y_val, weights)
     band_card: NeutralBandCard | None = None
     band = NeutralBand()
     if labels == BINARY_SENTIMENTS:
@@ -283,6 +295,7 @@ def package(
             y_val == 1,
             max_accuracy=band_max_accuracy,
             max_share=band_max_share,
+            sample_weight=weights,
         )
         band, band_card = choice.band, choice.to_card()
     figures = {

@@ -215,7 +215,8 @@ def test_retrain_publishes_a_candidate_with_its_sources_and_gate(
         ch.close()
     common = [
         "retrain", "--data", str(corpus), "--model-registry", str(tiny_served),
-        "--model-threads", "1", "--no-progress", "--epochs", "2", "--learning-rate", "1e-3",
+        "--model-threads", "1", "--no-progress", "--fine-tune-runs", "rule:2,0.5:1",
+        "--learning-rate", "1e-3",
         "--min-holdback-reviews", "20", "--max-ece", "0.5", *config_flags(config.clickhouse),
     ]  # fmt: skip
     code = main([*common, "--publish-only"])
@@ -237,6 +238,19 @@ def test_retrain_publishes_a_candidate_with_its_sources_and_gate(
     assert traffic["ratings_read"]["3"] == len(range(0, len(hotels), 23))
     assert traffic["parts"]["holdback"]["reviews"] > 0
     assert record["mix"]["traffic_share"] >= 0.25
+    # Three candidates (the rule's mix after epochs 1 and 2, half traffic after 1), scored on
+    # weighted validation; the chosen one is what was packaged, and the corpus floor is the
+    # served model's corpus validation accuracy less the gate's allowance.
+    selection = record["selection"]
+    assert set(selection["candidates"]) == {"rule:2@1", "rule:2@2", "0.5:1@1"}
+    chosen = selection["candidates"][selection["chosen"]]
+    assert record["options"]["epochs"] == chosen["epoch"]
+    assert record["mix"]["traffic_share"] == chosen["traffic_share"]
+    assert selection["min_corpus_validation_accuracy"] == pytest.approx(
+        selection["served_corpus_validation_accuracy"] - 0.005, abs=1e-4
+    )
+    assert selection["candidates"]["0.5:1@1"]["traffic_share"] == 0.5
+    assert card.lexical.selection["validation_weighting"]["traffic_weight"] == 0.5
     assert card.lexical is not None and card.lexical.selection["sample_weighted"]
     assert card.reference is not None
     assert card.start["kind"] == "retrained" and card.start["version"] == served

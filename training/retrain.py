@@ -62,7 +62,8 @@ from training.traffic import (
 if TYPE_CHECKING:
     from model.predictor import SentimentModel
     from stream.config import ClickHouseConfig
-    from training.train import TrainResult
+    from training.bert import TrainOptions
+    from training.train import Fitted, TrainResult
 
 EXIT_NO_RATINGS = 4  # nothing to learn from: no rated reviews in the window
 
@@ -187,14 +188,9 @@ def retrain(
 ) -> RetrainResult:
     """Fine-tune the model in ``served_dir`` on ``corpus`` + ``traffic`` into ``out_dir`` and
     judge it (see the module doc). Raises :class:`NoRatings` when there is nothing to learn."""
-    import torch
-    from tokenizers import Tokenizer
-    from torch.nn import functional as F
-
     from model.predictor import SentimentModel
-    from training.bert import History, TrainOptions, predict_logits
-    from training.pipeline import encode, label_ids
-    from training.train import Fitted, TrainRequest, _pad_id, fit, package
+    from training.bert import TrainOptions
+    from training.train import package
 
     served_card = ModelCard.read(served_dir)
     if not traffic.reviews:
@@ -224,11 +220,10 @@ def retrain(
         )
     plan = plan_mix(len(split.train), len(train_traffic), options.mix)
     traffic_validation = [r.as_review() for r in parts.binary("validation")]
-    validation = split.validation + traffic_validation
     full = PreparedData(
         split=Split(
             train=split.train + train_traffic,
-            validation=validation,
+            validation=split.validation + traffic_validation,
             test=split.test,
             leaks_dropped=dict(split.leaks_dropped),
         ),
@@ -249,77 +244,30 @@ def retrain(
         max_length=served_card.max_length,
         seed=options.seed,
         text_prefix=served_card.text_prefix,
-        eval_every_epoch=False,  # each epoch end is scored below, on weighted validation
+        eval_every_epoch=False,  # each epoch end is scored on weighted validation instead
     )
-    prefix = served_card.text_prefix
-    val_texts = [prefix + r.text for r in validation]
-    y_val = label_ids(validation, BINARY_SENTIMENTS)
+    validation = _Validation.of(full.split.validation, served_card.text_prefix, weighting)
     lexical = None
-    lexical_val = None
     if options.lexical:
-        weights = np.concatenate(
-            [np.ones(len(split.train)), np.full(len(train_traffic), plan.traffic_weight)]
-        )
-        request = LexicalRequest(train_weights=weights, validation=weighting)
-        fitted_half = fit_lexical(
-            [prefix + r.text for r in full.split.train],
-            label_ids(full.split.train, BINARY_SENTIMENTS),
-            val_texts,
-            y_val,
-            request,
-        )
-        lexical = replace(request, fitted=fitted_half)
-        lexical_val = fitted_half.model.log_odds(val_texts)
-    tokenizer = Tokenizer.from_file(str(Path(served_dir) / "tokenizer.json"))
-    val_ids = encode(tokenizer, val_texts, served_card.max_length)
-    pad_id = _pad_id(tokenizer)
-    candidates: dict[str, _Candidate] = {}
-    runs: dict[FineTuneRun, tuple[Fitted, MixPlan]] = {}
+        lexical, validation = _lexical_half(full.split.train, len(split.train), plan, validation)
     with tempfile.TemporaryDirectory() as tmp:
-        for run in options.runs:
-            run_plan = (
-                plan
-                if run.share is None
-                else plan_mix(
-                    len(split.train),
-                    len(train_traffic),
-                    replace(options.mix, min_share=run.share, max_share=run.share),
-                )
-            )
-            mix = take(split.train, run_plan.corpus_rows, seed="corpus") + take(
-                train_traffic, run_plan.traffic_rows, seed="traffic"
-            )
-            mixed = PreparedData(
-                split=Split(train=mix, validation=validation, test=split.test),
-                cleaning=corpus.cleaning,
-            )
-
-            def score(model: Any, epoch: int, history: History, run: FineTuneRun = run) -> None:
-                logits = predict_logits(model, val_ids, pad_id=pad_id)
-                target = torch.from_numpy(y_val)
-                history.val_loss.append(float(F.cross_entropy(torch.from_numpy(logits), target)))
-                history.val_accuracy.append(float((logits.argmax(1) == y_val).mean()))
-                state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                candidates[candidate_name(run, epoch)] = _Candidate(
-                    run,
-                    epoch,
-                    history.epochs[-1],
-                    state,
-                    _score(logits, lexical_val, y_val, weighting),
-                )
-
-            request_run = TrainRequest(
-                options=replace(train_options, epochs=run.epochs), init_checkpoint=Path(served_dir)
-            )
-            fitted = fit(
-                mixed, request_run, Path(tmp) / run.name, progress=progress, on_epoch=score
-            )
-            runs[run] = (fitted, run_plan)
-        chosen_name = choose(
-            {name: c.figures for name, c in candidates.items()}, weighting.min_corpus_accuracy
+        search = _fine_tune_candidates(
+            Path(served_dir),
+            full,
+            len(split.train),
+            plan,
+            options,
+            train_options,
+            validation,
+            Path(tmp),
+            progress=progress,
         )
-        chosen = candidates[chosen_name]
-        fitted, chosen_plan = runs[chosen.run]
+        chosen_name = choose(
+            {name: c.figures for name, c in search.candidates.items()},
+            weighting.min_corpus_accuracy,
+        )
+        chosen = search.candidates[chosen_name]
+        fitted, chosen_plan = search.runs[chosen.run]
         fitted.model.load_state_dict(chosen.state)
         fitted.start = {"kind": "retrained", "version": served_card.version, "start": fitted.start}
         record = {
@@ -348,19 +296,11 @@ def retrain(
                 "min_corpus_validation_accuracy": round(weighting.min_corpus_accuracy, 4),
                 "scored": "each candidate's network (PyTorch) fused with the TF-IDF half at "
                 "its own best fusion weight by the same rule",
-                "candidates": {
-                    name: {
-                        "traffic_share": round(runs[c.run][1].share, 4),
-                        "corpus_rows": runs[c.run][1].corpus_rows,
-                        "traffic_rows": runs[c.run][1].traffic_rows,
-                        "epoch": c.epochs_done,
-                        "of_epochs": c.run.epochs,
-                        **rounded(c.figures),
-                    }
-                    for name, c in candidates.items()
-                },
+                "candidates": search.describe(),
                 "chosen": chosen_name,
-                "run_seconds": {r.name: round(f.history.seconds, 1) for r, (f, _) in runs.items()},
+                "run_seconds": {
+                    r.name: round(f.history.seconds, 1) for r, (f, _) in search.runs.items()
+                },
             },
             "options": {
                 "holdback": options.holdback,
@@ -373,12 +313,11 @@ def retrain(
                 "traffic_validation_weight": options.traffic_validation_weight,
             },
         }
-        package_options = replace(train_options, epochs=chosen.epochs_done)
         result = package(
             full,
             fitted,
             out_dir,
-            options=package_options,
+            options=replace(train_options, epochs=chosen.epochs_done),
             tag=options.tag,
             provenance={"retraining": record},
             progress=progress,
@@ -397,6 +336,141 @@ def retrain(
     card.write(out_dir)
     result.card = card
     return RetrainResult(result, parts, chosen_plan, decision)
+
+
+@dataclass(frozen=True)
+class _Validation:
+    """The validation reviews every choice is made on: texts as the models see them, labels,
+    the weighting, and the TF-IDF half's log-odds once it is fitted."""
+
+    prefix: str  # the served model's text prefix
+    texts: list[str]
+    y: np.ndarray
+    weighting: WeightedValidation
+    lexical_log_odds: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, reviews: Sequence[Any], prefix: str, weighting: WeightedValidation) -> _Validation:
+        from training.pipeline import label_ids
+
+        texts = [prefix + r.text for r in reviews]
+        return cls(prefix, texts, label_ids(reviews, BINARY_SENTIMENTS), weighting)
+
+
+def _lexical_half(
+    train: Sequence[Any], corpus_rows: int, plan: MixPlan, validation: _Validation
+) -> tuple[LexicalRequest, _Validation]:
+    """The TF-IDF half refit on every training review (the first ``corpus_rows`` from the
+    corpus, the rest traffic, weighted to the mix rule's share), chosen on the weighted
+    validation; and the validation with its log-odds."""
+    from training.pipeline import label_ids
+
+    weights = np.concatenate(
+        [np.ones(corpus_rows), np.full(len(train) - corpus_rows, plan.traffic_weight)]
+    )
+    request = LexicalRequest(train_weights=weights, validation=validation.weighting)
+    fitted = fit_lexical(
+        [validation.prefix + r.text for r in train],
+        label_ids(train, BINARY_SENTIMENTS),
+        validation.texts,
+        validation.y,
+        request,
+    )
+    return replace(request, fitted=fitted), replace(
+        validation, lexical_log_odds=fitted.model.log_odds(validation.texts)
+    )
+
+
+@dataclass
+class _Search:
+    """Every fine-tuning run's epoch ends, scored, and each run's result and mix."""
+
+    candidates: dict[str, _Candidate] = field(default_factory=dict)
+    runs: dict[FineTuneRun, tuple[Fitted, MixPlan]] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """The card's record of each candidate: its mix, epoch and validation figures."""
+        described = {}
+        for name, c in self.candidates.items():
+            plan = self.runs[c.run][1]
+            described[name] = {
+                "traffic_share": round(plan.share, 4),
+                "corpus_rows": plan.corpus_rows,
+                "traffic_rows": plan.traffic_rows,
+                "epoch": c.epochs_done,
+                "of_epochs": c.run.epochs,
+                **rounded(c.figures),
+            }
+        return described
+
+
+def _fine_tune_candidates(
+    served_dir: Path,
+    full: PreparedData,
+    corpus_rows: int,
+    plan: MixPlan,
+    options: RetrainOptions,
+    train_options: TrainOptions,
+    validation: _Validation,
+    work: Path,
+    *,
+    progress: bool,
+) -> _Search:
+    """Fine-tune the served network once per run in ``options.runs``, each on its own mix of
+    corpus (the first ``corpus_rows`` of ``full``'s training reviews) and traffic, and score
+    every epoch end on the weighted validation as it would serve."""
+    import torch
+    from tokenizers import Tokenizer
+    from torch.nn import functional as F
+
+    from training.bert import History, predict_logits
+    from training.pipeline import encode
+    from training.train import TrainRequest, _pad_id, fit
+
+    corpus_train = full.split.train[:corpus_rows]
+    traffic_train = full.split.train[corpus_rows:]
+    tokenizer = Tokenizer.from_file(str(served_dir / "tokenizer.json"))
+    val_ids = encode(tokenizer, validation.texts, train_options.max_length)
+    pad_id = _pad_id(tokenizer)
+    target = torch.from_numpy(validation.y)
+    search = _Search()
+    for run in options.runs:
+        run_plan = (
+            plan
+            if run.share is None
+            else plan_mix(
+                corpus_rows,
+                len(traffic_train),
+                replace(options.mix, min_share=run.share, max_share=run.share),
+            )
+        )
+        mix = take(corpus_train, run_plan.corpus_rows, seed="corpus") + take(
+            traffic_train, run_plan.traffic_rows, seed="traffic"
+        )
+        mixed = PreparedData(
+            split=Split(train=mix, validation=full.split.validation, test=full.split.test),
+            cleaning=full.cleaning,
+        )
+
+        def score(model: Any, epoch: int, history: History, run: FineTuneRun = run) -> None:
+            logits = predict_logits(model, val_ids, pad_id=pad_id)
+            history.val_loss.append(float(F.cross_entropy(torch.from_numpy(logits), target)))
+            history.val_accuracy.append(float((logits.argmax(1) == validation.y).mean()))
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            search.candidates[candidate_name(run, epoch)] = _Candidate(
+                run,
+                epoch,
+                history.epochs[-1],
+                state,
+                _score(logits, validation.lexical_log_odds, validation.y, validation.weighting),
+            )
+
+        request = TrainRequest(
+            options=replace(train_options, epochs=run.epochs), init_checkpoint=served_dir
+        )
+        fitted = fit(mixed, request, work / run.name, progress=progress, on_epoch=score)
+        search.runs[run] = (fitted, run_plan)
+    return search
 
 
 @dataclass

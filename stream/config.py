@@ -165,9 +165,18 @@ class BatchConfig(ConfigSection):
         "(counted in ClickHouse's message_crashes) is dead-lettered as poison, unread.",
     )
     sink_retry_attempts: int = Field(
-        8, ge=1, description="Attempts for a ClickHouse insert or produce before the worker stops."
+        16,
+        ge=1,
+        description="Attempts for a ClickHouse insert or produce before the worker stops "
+        "(with the default delays, about a minute of patience).",
     )
     sink_retry_backoff_s: float = Field(0.5, gt=0, description="First retry delay (doubles).")
+    sink_retry_max_backoff_s: float = Field(
+        5.0,
+        gt=0,
+        description="Longest delay between attempts: once ClickHouse or the broker is back, "
+        "batches flow again within this long.",
+    )
     sink_timeout_s: float = Field(
         60.0, gt=0, description="Longest wait for one produce, insert or model attempt."
     )

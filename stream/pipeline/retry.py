@@ -15,8 +15,6 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-MAX_BACKOFF_S = 30.0
-
 
 class SinkDown(RuntimeError):
     """A step failed on every attempt: the batch cannot be made durable now. ``step`` names
@@ -32,15 +30,22 @@ class RetryPolicy:
     attempts: int
     first_backoff_s: float
     timeout_s: float
+    max_backoff_s: float = 5.0
 
     @classmethod
     def of(cls, batch: BatchConfig) -> RetryPolicy:
-        return cls(batch.sink_retry_attempts, batch.sink_retry_backoff_s, batch.sink_timeout_s)
+        return cls(
+            batch.sink_retry_attempts,
+            batch.sink_retry_backoff_s,
+            batch.sink_timeout_s,
+            batch.sink_retry_max_backoff_s,
+        )
 
 
 class Retrying(Generic[P, T]):
     """``step`` run until it succeeds, each attempt bounded by the policy's timeout, with a
-    doubling back-off between attempts; after the last failure it raises :class:`SinkDown`."""
+    doubling back-off between attempts, capped so that a returning service is used soon; after
+    the last failure it raises :class:`SinkDown`."""
 
     def __init__(
         self,
@@ -55,7 +60,7 @@ class Retrying(Generic[P, T]):
         self.metrics = metrics
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T:
-        delay = self.policy.first_backoff_s
+        delay = min(self.policy.first_backoff_s, self.policy.max_backoff_s)
         attempts = self.policy.attempts
         for number in range(1, attempts + 1):
             try:
@@ -75,7 +80,7 @@ class Retrying(Generic[P, T]):
                 )
                 self.metrics.sink_retries.labels(self.name).inc()
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF_S)
+                delay = min(delay * 2, self.policy.max_backoff_s)
         raise AssertionError("unreachable")
 
 

@@ -49,3 +49,27 @@ def test_an_attempt_that_hangs_is_timed_out_and_retried() -> None:
 def test_short_error_keeps_one_bounded_line() -> None:
     text = short_error(RuntimeError("a   b " + "x" * 1000))
     assert "\n" not in text and len(text) <= 303 and text.startswith("RuntimeError('a b")
+
+
+def test_the_back_off_doubles_up_to_its_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Delays 0.5, 1, 2, 4, then the cap: a service back after a long outage is used within
+    the cap, not after a doubled delay of half a minute."""
+    delays: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def record(delay: float) -> None:
+        delays.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr("stream.pipeline.retry.asyncio.sleep", record)
+    policy = RetryPolicy(attempts=8, first_backoff_s=0.5, timeout_s=5.0, max_backoff_s=5.0)
+    wrapped = Retrying("clickhouse", Flaky(7), policy, Metrics())
+    assert asyncio.run(wrapped(1)) == 2
+    assert delays == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+
+
+def test_the_policy_comes_from_the_batch_settings() -> None:
+    from stream.config import WorkerConfig
+
+    batch = WorkerConfig.resolve(sink_retry_max_backoff_s=2.5, sink_retry_attempts=4).batch
+    assert RetryPolicy.of(batch) == RetryPolicy(4, 0.5, batch.sink_timeout_s, 2.5)

@@ -106,13 +106,36 @@ def raw_topic(app: faust.App, name: str) -> TopicT:
 
 
 async def send_and_await(topic: TopicT, messages: Iterable[Outgoing]) -> None:
-    """Send every record through Faust's producer, then wait until the broker acknowledged
-    each one (raises if any delivery failed)."""
-    pending = [
-        await topic.send(key=key, value=value, headers=headers, force=True)
-        for key, value, headers in messages
-    ]
-    await asyncio.gather(*pending)
+    """Send every record through the app's producer, then wait until the broker acknowledged
+    each one (raises if any delivery failed).
+
+    The records go into aiokafka record batches, one per partition (more when one fills), on
+    the partition Faust's ``topic.send`` would pick (``Producer.key_partition``: aiokafka's
+    partitioner over the key). Partitions, keys, values, headers and the order within a
+    partition are those of one ``topic.send`` per record; what goes is one future per batch
+    instead of Faust's future, callbacks and sensor calls per record (about 25 µs a record
+    on the event loop). Each partition's batches are queued in order, the partitions side by
+    side (aiokafka queues a partition's next batch once the one before it is sent)."""
+    name = topic.get_topic_name()
+    faust_producer = topic.app.producer
+    producer = faust_producer._ensure_producer()  # the started AIOKafkaProducer (Faust 0.15)
+    await producer.partitions_for(name)  # the topic's metadata, as aiokafka's send waits for
+    chains: dict[int, list[Any]] = {}
+    for key, value, headers in messages:
+        partition = faust_producer.key_partition(name, key).partition
+        builders = chains.get(partition)
+        if builders is None:
+            builders = chains[partition] = [producer.create_batch()]
+        if builders[-1].append(key=key, value=value, timestamp=None, headers=headers) is None:
+            builders.append(producer.create_batch())  # full: the record starts the next one
+            if builders[-1].append(key=key, value=value, timestamp=None, headers=headers) is None:
+                raise DeliveryError(f"a record of {len(value)} bytes does not fit a batch")
+
+    async def send_partition(partition: int, builders: list[Any]) -> None:
+        delivered = [await producer.send_batch(b, name, partition=partition) for b in builders]
+        await asyncio.gather(*delivered)
+
+    await asyncio.gather(*(send_partition(p, b) for p, b in chains.items()))
 
 
 class AckedProducer:

@@ -79,3 +79,22 @@ def test_resources_are_well_formed() -> None:
     assert all(canonical in variants for canonical, variants in lexicon.items())
     stopwords = read_word_list(COMPLAINT_LEXICON_FILE.parent / "stopwords_zh.txt")
     assert "的" in stopwords and len(stopwords) == len(set(stopwords))
+
+
+def test_complaints_of_the_candidate_variants_are_those_of_all_variants(
+    keywords: Keywords,
+) -> None:
+    """``extract`` searches only variants whose first character is in the text: the same
+    terms as searching all of them, on a corpus sample and on lexicon-heavy text."""
+    from model.corpus import SHIPPED_CORPUS
+    from stream.replay import read_corpus
+
+    sources = read_corpus(SHIPPED_CORPUS)[:3000]
+    texts = [clean_text(source.text) for source in sources]
+    texts += ["包装破损,屏幕也破损了,不漏水但是漏水", "客服态度差质量有问题与描述不符"]
+    found = 0
+    for text in texts:
+        expected = find_complaints(text, keywords.variants)
+        assert keywords.extract(text).complaint_keywords == expected, text
+        found += bool(expected)
+    assert found > 100

@@ -26,11 +26,12 @@ or an embedded chdb directory (``embedded``), it measures, side by side:
 - **CPU per review by stage**: the worker's ``reviewpulse_stage_cpu_seconds`` (thread CPU time
   in the thread that does each stage) from the last sample before any stage ran to the last
   row, per valid review;
-  with the worker's whole CPU time over the same span, the share no stage holds (the event
-  loop's Faust and Kafka client work, the tokenizer's pool, the web server), and the CPU of
-  ``clickhouse-server`` and Tansu per review;
-- the worker's **peak RSS** (``VmHWM``) and its **cold start**: launch to ``/health/ready``
-  answering 200, and launch to the first row;
+  with the worker's whole CPU time over the same span (its process and its children: the
+  keywords process), the share no stage holds (the event loop's Faust and Kafka client work,
+  the tokenizer's pool, the web server, passing texts and terms to the keywords process), and
+  the CPU of ``clickhouse-server`` and Tansu per review;
+- the worker's **peak RSS** (``VmHWM``, summed over the worker and its child processes) and
+  its **cold start**: launch to ``/health/ready`` answering 200, and launch to the first row;
 - ``--workers N`` (server backend): N workers in one group over a backlog of the same size.
 
 Prints a table per part and writes JSON (``--json``, default ``reports/bench/stream.json``).
@@ -86,6 +87,7 @@ QUICK = {
     "rate_seconds": 3.0,
     "workers": 2,
 }
+_NOT_GIVEN = object()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,6 +121,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--batch-size", type=int, default=None, help="the worker's batch size [its default]"
     )
+    parser.add_argument(
+        "--keywords-executor",
+        choices=("process", "thread"),
+        default=None,
+        help="the worker's keywords-executor [its default]",
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument(
         "--quick",
@@ -127,12 +135,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in QUICK.items())
         + " (flags given explicitly still win)",
     )
+    # Flags --quick sets parse to a marker when not given, so that one given explicitly wins
+    # even when its value equals the default (``--quick --events 5000`` runs 5,000).
+    defaults = {name: parser.get_default(name) for name in QUICK}
+    parser.set_defaults(**dict.fromkeys(QUICK, _NOT_GIVEN))
     args = parser.parse_args(argv)
-    if args.quick:
-        defaults = parser.parse_args([])
-        for name, value in QUICK.items():
-            if getattr(args, name) == getattr(defaults, name):
-                setattr(args, name, value)
+    for name, default in defaults.items():
+        if getattr(args, name) is _NOT_GIVEN:
+            setattr(args, name, QUICK[name] if args.quick else default)
     args.rate_list = [float(r) for r in str(args.rates).split(",") if r.strip()]
     args.backend_list = [b for b in args.backends.split(",") if b]
     unknown = set(args.backend_list) - set(BACKENDS)
@@ -191,6 +201,8 @@ def make_config(
 ) -> WorkerConfig:
     if args.batch_size is not None:
         overrides.setdefault("batch_size", args.batch_size)
+    if args.keywords_executor is not None:
+        overrides.setdefault("keywords_executor", args.keywords_executor)
     overrides.setdefault("worker_data_dir", Path(tempfile.mkdtemp(prefix="worker-", dir=root)))
     return scratch_config(
         "bs",
@@ -211,6 +223,7 @@ def settings_of(config: WorkerConfig, args: argparse.Namespace) -> dict[str, Any
         "model_runtime": config.model.model_runtime,
         "model_max_length": config.model.model_max_length,
         "model_token_budget": config.model.model_token_budget,
+        "keywords_executor": config.batch.keywords_executor,
         "events": args.events,
         "malformed_share": args.malformed_share,
         "per_event_events": args.per_event_events,
@@ -377,6 +390,8 @@ class Timing:
     done_at: float = 0.0
     services_first: dict[str, float | None] | None = None
     services_last: dict[str, float | None] | None = None
+    worker_tree_first: float | None = None  # CPU s of the worker and its children
+    worker_tree_last: float | None = None
 
 
 def time_backlog(
@@ -403,6 +418,7 @@ def time_backlog(
         if sample_total(text, STAGE_CPU) == 0:  # the CPU baseline: no stage has run yet
             timing.first_metrics = text
             timing.services_first = watched.sample()
+            timing.worker_tree_first = process_cpu_s(pid_of(worker))
         if first_seen is None and processed > 0:
             first_seen = now
             timing.first_s = now - timing.launched
@@ -413,6 +429,7 @@ def time_backlog(
             timing.processed = processed
             timing.last_metrics = text
             timing.services_last = watched.sample()
+            timing.worker_tree_last = process_cpu_s(pid_of(worker))
             break
         time.sleep(0.05)
     while timing.ready_s is None and time.monotonic() < deadline:  # ready after the backlog
@@ -494,7 +511,10 @@ def stage_cpu(timing: Timing) -> dict[str, Any]:
         )
         for stage in STAGES
     }
-    worker = sample_total(last, PROCESS_CPU) - sample_total(first, PROCESS_CPU)
+    if timing.worker_tree_first is not None and timing.worker_tree_last is not None:
+        worker = timing.worker_tree_last - timing.worker_tree_first  # with its children
+    else:
+        worker = sample_total(last, PROCESS_CPU) - sample_total(first, PROCESS_CPU)
     staged = sum(stages.values())
     result: dict[str, Any] = {
         "reviews": int(reviews),
@@ -511,15 +531,40 @@ def stage_cpu(timing: Timing) -> dict[str, Any]:
 
 
 def peak_rss(worker: WorkerProcess) -> int | None:
-    """The worker's peak resident set (VmHWM), bytes."""
+    """The peak resident set (VmHWM) of the worker and of each of its child processes (the
+    keywords process, multiprocessing's resource tracker), summed, bytes: at least what they
+    held at any one time."""
     assert worker.process is not None
+    peaks = [vm_hwm(pid) for pid in process_tree(worker.process.pid)]
+    if not peaks or peaks[0] is None:
+        return None
+    return sum(peak for peak in peaks if peak is not None)
+
+
+def vm_hwm(pid: int) -> int | None:
     try:
-        for line in Path(f"/proc/{worker.process.pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
     except OSError:
         return None
     return None
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants, ``pid`` first (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+    tree = [pid]
+    for member in tree:  # grows while it is walked
+        tree += [child for child, parent in parents.items() if parent == member]
+    return tree
 
 
 def count_rows(config: WorkerConfig) -> dict[str, int]:

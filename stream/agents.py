@@ -139,9 +139,8 @@ def build_chain(
             "model",
             Classify(
                 context.models,
-                context.keywords,
+                context.terms(),
                 model_executor=context.model_executor,
-                keywords_executor=context.keywords_executor,
                 metrics=metrics,
                 shadow=context.shadow,
             ),

@@ -139,6 +139,13 @@ class BatchConfig(ConfigSection):
         262144, ge=1024, description="Input messages larger than this are dead-lettered unread."
     )
     keywords_limit: int = Field(10, ge=1, description="Most keywords kept per review.")
+    keywords_executor: Literal["process", "thread"] = Field(
+        "process",
+        description="Where jieba segments and the complaint lexicon is searched: 'process' "
+        "(a child process of the worker, started while it joins the group, replaced if it "
+        "dies: off the worker's GIL, about 15% more reviews/s for about 60 MB more memory) or "
+        "'thread' (a thread of the worker: less memory, no child process).",
+    )
     max_future_skew_s: float = Field(
         300.0,
         ge=0,

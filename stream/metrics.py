@@ -117,6 +117,11 @@ class Metrics:
             ["step"],
             registry=r,
         )
+        self.keywords_process_restarts = Counter(
+            f"{PREFIX}_keywords_process_restarts",
+            "Keyword child processes started in place of one that died (its batch is retried).",
+            registry=r,
+        )
         self.dead_letter_share = Gauge(
             f"{PREFIX}_dead_letter_share",
             "Share of the DLQ-limit window that was dead-lettered.",

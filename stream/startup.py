@@ -3,9 +3,10 @@
 Joining the consumer group takes seconds (Tansu: half the session timeout; Kafka: the
 broker's initial rebalance delay, 3 s by default) and needs none of the model, jieba or
 ClickHouse. So the worker starts Faust at once and prepares each resource on the one thread
-that uses it: the model on the loader thread, jieba on the keywords thread, ClickHouse
-(connect, then migrate or check) on the ClickHouse thread. A one-thread executor runs its
-jobs in order, so anything sent to that thread later runs after the preparation.
+that uses it: the model on the loader thread, jieba on the keywords thread (or in the keywords
+child process, which starts first: it has an interpreter of its own), ClickHouse (connect,
+then migrate or check) on the ClickHouse thread. A one-thread executor runs its jobs in
+order, so anything sent to that thread later runs after the preparation.
 
 The review agent awaits :meth:`Startup.wait` before it takes a batch, ``/health/ready`` says
 "starting" until every part is done, and a part that fails stops the worker (exit code 1)
@@ -59,6 +60,17 @@ class Startup:
         for name, _, _ in steps:
             self.parts[name] = Part(Future())
         self._run_next(list(steps))
+
+    def watch(self, name: str, future: Future) -> None:
+        """A part that runs elsewhere (the keywords child process loading jieba): done when
+        ``future`` is."""
+        part = self.parts[name] = Part(future)
+        started = self.clock()
+
+        def finished(_: Future) -> None:
+            part.seconds = self.clock() - started
+
+        future.add_done_callback(finished)
 
     def _run_next(self, steps: list[Step]) -> None:
         if not steps:

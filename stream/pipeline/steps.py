@@ -1,7 +1,8 @@
 """The steps of a batch, one job each. ``chain.BatchChain`` runs them in order.
 
 Blocking work runs on the executor of the resource it uses: the model on the model thread,
-jieba on the keywords thread, ClickHouse on the ClickHouse thread. A step that fails raises;
+jieba on the keywords thread or child process (``extraction``), ClickHouse on the ClickHouse
+thread. A step that fails raises;
 retrying is the caller's concern (``retry.Retrying``).
 """
 
@@ -22,8 +23,8 @@ from stream.config import BatchConfig
 from stream.dlq import MAX_KEPT_KEY_BYTES, DlqLimit, build_dead_letter, dead_letter_headers
 from stream.events import DeadLetter, to_json_bytes
 from stream.kafka import Outgoing
-from stream.keywords import Keywords, ReviewTerms
 from stream.metrics import Charged, Metrics
+from stream.pipeline.extraction import Extracted
 from stream.rows import ClassifiedReview, ReviewRow, build_review_row, build_sentiment_event
 from stream.serving.holder import Predictor
 from stream.validation import InvalidEvent, ValidReview, parse_review
@@ -58,6 +59,13 @@ class ReviewWriter(Protocol):
     """What the worker needs of ``stream.sink.store.ReviewStore``."""
 
     def write_reviews(self, rows: Sequence[ReviewRow], *, token: str | None = None) -> int: ...
+
+
+class TermsSource(Protocol):
+    """Keyword extraction for a batch of cleaned texts, off the event loop
+    (``stream.pipeline.extraction``): each text's terms and the CPU seconds they took."""
+
+    def __call__(self, texts: Sequence[str]) -> Awaitable[Extracted]: ...
 
 
 class WindowStore(Protocol):
@@ -206,8 +214,9 @@ class PublishDeadLetters:
 
 
 class Classify:
-    """jieba on its thread and one model call on the model thread, side by side (the forward
-    pass releases the GIL, so the two overlap); one :class:`ClassifiedReview` per review.
+    """jieba (``terms``: its thread or its child process) and one model call on the model
+    thread, side by side (the forward pass releases the GIL, so the two overlap); one
+    :class:`ClassifiedReview` per review.
 
     The model is taken from ``models`` once per batch: the whole batch is classified by one
     model and carries its version, and a model swapped in meanwhile serves the next batch.
@@ -216,18 +225,16 @@ class Classify:
     def __init__(
         self,
         models: ModelSource,
-        keywords: Keywords,
+        terms: TermsSource,
         *,
         model_executor: Executor,
-        keywords_executor: Executor,
         metrics: Metrics,
         shadow: ShadowOffer | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.models = models
-        self.keywords = keywords
+        self.terms = terms
         self.model_executor = model_executor
-        self.keywords_executor = keywords_executor
         self.metrics = metrics
         self.shadow = shadow
         self.clock = clock
@@ -236,13 +243,14 @@ class Classify:
         loop = asyncio.get_running_loop()
         model = self.models.current  # one model, one version, for the whole batch
         texts = [review.clean_text for review in valid]
-        cpu = ThreadCpu()  # segment, tokenize and forward, each on the thread that runs it
+        cpu = ThreadCpu()  # tokenize and forward, on the model thread; segment where it ran
         started = time.perf_counter()
-        terms, (predictions, model_seconds) = await asyncio.gather(
-            loop.run_in_executor(self.keywords_executor, self._extract, texts, cpu),
+        (terms, segment_seconds), (predictions, model_seconds) = await asyncio.gather(
+            self.terms(texts),
             loop.run_in_executor(self.model_executor, _timed, model.predict_cleaned, texts, cpu),
         )
         self.metrics.model_latency.observe(time.perf_counter() - started)
+        cpu.add("segment", segment_seconds)
         self.metrics.add_stage_cpu(cpu.seconds)
         build_started = time.thread_time()
         if len(predictions) != len(texts):
@@ -262,10 +270,6 @@ class Classify:
             except Exception:  # the shadow is never on the batch's critical path
                 log.exception("shadow offer failed; the batch goes on without it")
         return classified
-
-    def _extract(self, texts: Sequence[str], cpu: ThreadCpu) -> list[ReviewTerms]:
-        with cpu.stage("segment"):
-            return [self.keywords.extract(text) for text in texts]
 
 
 def _timed(

@@ -15,6 +15,7 @@ from model.cputime import ThreadCpu
 from stream.config import BatchConfig
 from stream.keywords import Keywords
 from stream.metrics import STAGES, Charged, Metrics, read_samples
+from stream.pipeline.extraction import KeywordsOnThread
 from stream.pipeline.steps import Classify, PublishSentiments, StoreRows, Validate
 from stream.serving.holder import ModelHolder
 from tests.stream.pipeline.fakes import FakeModel, FakeSender, FakeStore, incoming, review_bytes
@@ -108,9 +109,8 @@ def test_the_steps_charge_their_stages() -> None:
     with ThreadPoolExecutor(1) as model_thread, ThreadPoolExecutor(1) as keywords_thread:
         classify = Classify(
             ModelHolder(FakeModel(), follows_current=True),
-            Keywords.load(),
+            KeywordsOnThread(Keywords.load(), keywords_thread),
             model_executor=model_thread,
-            keywords_executor=keywords_thread,
             metrics=metrics,
             clock=lambda: NOW,
         )

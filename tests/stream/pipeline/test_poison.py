@@ -20,6 +20,7 @@ from stream.metrics import Metrics
 from stream.pipeline.chain import BatchChain
 from stream.pipeline.dlq_state import DlqWindowFile
 from stream.pipeline.exits import EXIT_BATCH_ERROR, EXIT_DLQ_LIMIT, EXIT_SINK_DOWN
+from stream.pipeline.extraction import KeywordsOnThread
 from stream.pipeline.poison import InflightMarker, PoisonGuard, describe_positions
 from stream.pipeline.retry import Retrying, RetryPolicy
 from stream.pipeline.steps import (
@@ -72,9 +73,8 @@ class Worker:
         )
         classify = Classify(
             ModelHolder(BombModel(), follows_current=True),
-            keywords,
+            KeywordsOnThread(keywords, self.executor),
             model_executor=self.executor,
-            keywords_executor=self.executor,
             metrics=metrics,
             clock=lambda: NOW,
         )

@@ -12,6 +12,7 @@ import pytest
 from stream.config import BatchConfig
 from stream.keywords import Keywords
 from stream.metrics import Metrics
+from stream.pipeline.extraction import KeywordsOnThread
 from stream.pipeline.steps import (
     Classify,
     DlqLimitExceeded,
@@ -44,9 +45,8 @@ def validate(**limits) -> Validate:
 def classify(keywords, executor, model=None, shadow=None) -> Classify:
     return Classify(
         ModelHolder(model or FakeModel(), follows_current=True),
-        keywords,
+        KeywordsOnThread(keywords, executor),
         model_executor=executor,
-        keywords_executor=executor,
         metrics=Metrics(),
         shadow=shadow,
         clock=lambda: NOW,

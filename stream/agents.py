@@ -139,7 +139,7 @@ def build_chain(
             "model",
             Classify(
                 context.models,
-                context.terms(),
+                context.terms,
                 model_executor=context.model_executor,
                 metrics=metrics,
                 shadow=context.shadow,

@@ -21,8 +21,8 @@ from stream.health import Heartbeat
 from stream.kafka import ConsumerLag
 from stream.metrics import Metrics
 from stream.pipeline.exits import Stop, hard_stop
-from stream.pipeline.extraction import KeywordsOnThread, KeywordsProcess
-from stream.pipeline.steps import ReviewWriter, TermsSource
+from stream.pipeline.extraction import KeywordsExtraction, KeywordsOnThread, KeywordsProcess
+from stream.pipeline.steps import ReviewWriter
 from stream.serving.holder import ModelHolder, Predictor
 from stream.serving.reload import RegistryWatcher, Reloader, model_info
 from stream.serving.shadow import ShadowRunner
@@ -40,8 +40,8 @@ def _one_thread(name: str) -> ThreadPoolExecutor:
 class WorkerContext:
     """Everything the agent and the web pages share. ``clickhouse`` is used only on
     ``clickhouse_executor``, the served model (``models.current``) only on
-    ``model_executor``, ``keywords`` (jieba) only on ``keywords_executor``, unless
-    ``keywords_process`` is set: then jieba lives in that child process only; models are
+    ``model_executor``, jieba only where ``terms`` runs it (its one thread, or its child
+    process); models are
     loaded on ``loader_executor``; the shadow candidate runs on the shadow's own thread.
     ``POST /predict`` scores on ``predict_executor``, only while the agent holds no batch
     (the stream first); the consumer-lag probe runs on ``lag_executor``. The agent
@@ -53,10 +53,9 @@ class WorkerContext:
     models: ModelHolder
     clickhouse: ClickHouse
     store: ReviewWriter
-    keywords: PreparedKeywords | Any  # has extract(clean_text) -> ReviewTerms
+    terms: KeywordsExtraction  # where a batch's keywords are extracted
     metrics: Metrics
     shadow: ShadowRunner | None = None
-    keywords_process: KeywordsProcess | None = None  # set: jieba runs there, not on a thread
     shadow_clickhouse: ClickHouse | None = None  # the shadow thread's own connection
     # The poison guard's crash lookups, on their own connection and thread, so a batch's
     # lookup never waits behind the previous batch's insert (None: on clickhouse's thread).
@@ -71,7 +70,6 @@ class WorkerContext:
     model_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("model"))
     predict_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("predict"))
     lag_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("lag"))
-    keywords_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("keywords"))
     clickhouse_executor: ThreadPoolExecutor = field(
         default_factory=lambda: _one_thread("clickhouse")
     )
@@ -100,14 +98,15 @@ class WorkerContext:
             ),
             clickhouse=clickhouse,
             store=ReviewStore(clickhouse),
-            keywords=PreparedKeywords(limit=config.batch.keywords_limit),
-            keywords_process=(
+            terms=(
                 KeywordsProcess(
                     limit=config.batch.keywords_limit,
                     restarted=metrics.keywords_process_restarts.inc,
                 )
                 if config.batch.keywords_executor == "process"
-                else None
+                else KeywordsOnThread(
+                    PreparedKeywords(limit=config.batch.keywords_limit), _one_thread("keywords")
+                )
             ),
             metrics=metrics,
             shadow=ShadowRunner(
@@ -131,25 +130,19 @@ class WorkerContext:
         context.startup = Startup(stop=context.stop)
         return context
 
-    def terms(self) -> TermsSource:
-        """Where a batch's keywords are extracted: the child process, or the keywords thread."""
-        if self.keywords_process is not None:
-            return self.keywords_process
-        return KeywordsOnThread(self.keywords, self.keywords_executor)
-
     def prepare(self, *, migrate: bool = True) -> None:
         """Prepare the model, jieba and ClickHouse (migrated, or checked when ``migrate`` is
         false) on their threads (``self.startup``); call it before the app runs. The keywords
         child process, having an interpreter of its own, is launched first and loads jieba
         beside the rest."""
-        if self.keywords_process is not None:
-            self.startup.watch("keywords", self.keywords_process.start())
         steps = [
             ("clickhouse", self.clickhouse_executor, lambda: prepare_clickhouse(self, migrate)),
             ("model", self.loader_executor, lambda: prepare_model(self)),
         ]
-        if self.keywords_process is None:
-            steps.append(("keywords", self.keywords_executor, self.keywords.prepare))
+        if isinstance(self.terms, KeywordsProcess):
+            self.startup.watch("keywords", self.terms.start())
+        else:  # jieba on its thread: one more step, after the others
+            steps.append(("keywords", self.terms.executor, self.terms.keywords.prepare))
         self.startup.begin(*steps)
 
     def close(self) -> None:
@@ -159,9 +152,7 @@ class WorkerContext:
         self.predict_executor.shutdown(wait=True, cancel_futures=True)
         self.lag_executor.shutdown(wait=True, cancel_futures=True)
         self.model_executor.shutdown(wait=True)
-        self.keywords_executor.shutdown(wait=True)
-        if self.keywords_process is not None:
-            self.keywords_process.close()
+        self.terms.close()
         self.clickhouse_executor.shutdown(wait=True)
         self.ledger_executor.shutdown(wait=True)
         self.clickhouse.close()

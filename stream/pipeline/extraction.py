@@ -52,11 +52,15 @@ def extract_batch(keywords: TermsExtractor, texts: Sequence[str]) -> Extracted:
 
 
 class KeywordsOnThread:
-    """``keywords`` used only on ``executor``'s one thread of this process."""
+    """``keywords`` used only on ``executor``'s one thread of this process; :meth:`close`
+    shuts the executor down."""
 
     def __init__(self, keywords: TermsExtractor, executor: Executor) -> None:
         self.keywords = keywords
         self.executor = executor
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
 
     async def __call__(self, texts: Sequence[str]) -> Extracted:
         loop = asyncio.get_running_loop()
@@ -137,6 +141,12 @@ class KeywordsProcess:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+KeywordsExtraction = KeywordsOnThread | KeywordsProcess
+"""Where the worker extracts a batch's keywords (``keywords-executor``):
+calling it extracts a batch, ``close()`` stops it (jieba is loaded at start-up:
+``WorkerContext.prepare``)."""
 
 
 # --- in the child process ----------------------------------------------------------------

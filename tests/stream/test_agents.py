@@ -30,7 +30,7 @@ def worker_parts() -> tuple[faust.App, WorkerContext]:
         models=ModelHolder(FakeModel(), follows_current=True),
         clickhouse=None,  # type: ignore[arg-type]  # registration touches no resource
         store=FakeStore([], 0),
-        keywords=None,  # type: ignore[arg-type]
+        terms=None,  # type: ignore[arg-type]
         metrics=Metrics(),
         shadow=None,
         stop=stop,

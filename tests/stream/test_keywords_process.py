@@ -139,8 +139,7 @@ def make_chain(tmp: Path, **overrides):
         models=ModelHolder(FakeModel(), follows_current=True),
         clickhouse=None,  # type: ignore[arg-type]  # the batch body uses the store
         store=FakeStore(journal),
-        keywords=None,  # jieba is in the child
-        keywords_process=process,
+        terms=process,
         metrics=metrics,
         stop=stop,
     )
@@ -154,8 +153,7 @@ def make_chain(tmp: Path, **overrides):
 
 def close(context: WorkerContext) -> None:
     """What ``WorkerContext.close`` does for the parts these tests use (no ClickHouse)."""
-    assert context.keywords_process is not None
-    context.keywords_process.close()
+    context.terms.close()
     for executor in (context.model_executor, context.clickhouse_executor):
         executor.shutdown(wait=True)
 
@@ -166,7 +164,7 @@ def long_reviews(texts: list[str], count: int) -> list[bytes]:
 
 def test_a_batch_whose_child_died_is_retried_on_a_new_child(texts, tmp_path) -> None:
     chain, context, journal, stops, acked = make_chain(tmp_path)
-    process = context.keywords_process
+    process = context.terms
     try:
         first = process.start().result(timeout=60)
 
@@ -191,7 +189,7 @@ def test_a_batch_whose_child_died_is_retried_on_a_new_child(texts, tmp_path) -> 
 
 def test_a_child_that_keeps_dying_stops_the_worker_without_ack(texts, tmp_path) -> None:
     chain, context, journal, stops, acked = make_chain(tmp_path)
-    process = context.keywords_process
+    process = context.terms
     done = threading.Event()
     killed: list[int] = []
 
@@ -273,9 +271,8 @@ def test_the_worker_context_runs_jieba_where_the_setting_says() -> None:
     process = WorkerContext.create(WorkerConfig.resolve(keywords_executor="process"))
     thread = WorkerContext.create(WorkerConfig.resolve(keywords_executor="thread"))
     try:
-        assert process.terms() is process.keywords_process
-        assert thread.keywords_process is None
-        assert isinstance(thread.terms(), KeywordsOnThread)
+        assert isinstance(process.terms, KeywordsProcess)
+        assert isinstance(thread.terms, KeywordsOnThread)
         assert WorkerConfig.resolve().batch.keywords_executor == "process"
     finally:
         process.close()
@@ -295,10 +292,10 @@ def test_a_watched_startup_part_is_done_with_its_future() -> None:
 def test_the_startup_waits_for_jieba_in_the_child() -> None:
     context = WorkerContext.create(WorkerConfig.resolve(keywords_executor="process"))
     try:
-        assert context.keywords_process is not None
-        ready = context.keywords_process.start()
+        assert context.terms is not None
+        ready = context.terms.start()
         context.startup.watch("keywords", ready)
-        assert ready.result(timeout=60) == context.keywords_process.pid
+        assert ready.result(timeout=60) == context.terms.pid
         asyncio.run(context.startup.wait())
         assert context.startup.status()["parts"]["keywords"].startswith("ok in")
     finally:

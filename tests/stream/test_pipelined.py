@@ -12,6 +12,7 @@ import gc
 import json
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from stream.keywords import Keywords
 from stream.metrics import Metrics, read_samples
 from stream.pipeline.chain import BatchChain
 from stream.pipeline.exits import EXIT_DLQ_LIMIT, EXIT_INTERRUPTED, EXIT_SINK_DOWN
+from stream.pipeline.extraction import KeywordsOnThread
 from stream.pipeline.inflight import InflightWindow
 from stream.pipeline.poison import marker_path
 from stream.pipeline.steps import Incoming
@@ -129,7 +131,7 @@ class Pipeline:
             clickhouse=None,  # type: ignore[arg-type]  # the batch body uses the store
             ledger_clickhouse=NoCrashes(crashes),  # type: ignore[arg-type]
             store=self.store,
-            keywords=keywords,
+            terms=KeywordsOnThread(keywords, ThreadPoolExecutor(1)),
             metrics=Metrics(),
             stop=self.stop,
         )
@@ -166,7 +168,7 @@ class Pipeline:
     def close(self) -> None:
         for executor in (
             self.context.model_executor,
-            self.context.keywords_executor,
+            self.context.terms.executor,
             self.context.clickhouse_executor,
             self.context.ledger_executor,
         ):

@@ -17,6 +17,7 @@ from stream.config import WorkerConfig
 from stream.health import Heartbeat, readiness
 from stream.keywords import Keywords
 from stream.metrics import Metrics
+from stream.pipeline.extraction import KeywordsProcess
 from stream.predict import PredictRefused, PredictService
 from stream.serving.holder import ModelHolder, ModelNotLoaded
 from stream.startup import EXIT_STARTUP_FAILED, PreparedClickHouse, PreparedKeywords, Startup
@@ -204,8 +205,8 @@ def test_prepare_loads_the_model_jieba_and_migrates(
         assert context.startup.done and context.models.loaded
         assert context.clickhouse.query("EXISTS TABLE reviews")[0][0] == 1
         # jieba was loaded in the keywords process (the default executor), not here.
-        assert context.keywords_process is not None and context.keywords_process.pid
-        terms, _ = asyncio.run(context.terms()(["质量很差，漏水了"]))
+        assert isinstance(context.terms, KeywordsProcess) and context.terms.pid
+        terms, _ = asyncio.run(context.terms(["质量很差，漏水了"]))
         assert terms[0].keywords
     finally:
         context.close()

@@ -7,6 +7,7 @@ import asyncio
 import json
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -21,6 +22,7 @@ from stream.pipeline.exits import (
     EXIT_INTERRUPTED,
     EXIT_SINK_DOWN,
 )
+from stream.pipeline.extraction import KeywordsOnThread
 from stream.serving.holder import ModelHolder
 from stream.serving.shadow import ShadowCandidate, ShadowRunner
 from tests.stream.pipeline.fakes import (
@@ -58,7 +60,7 @@ def make(keywords, *, store_fail=0, topic_fail=0, model=None, shadow=None, **ove
         models=ModelHolder(model or FakeModel(), follows_current=True),
         clickhouse=None,  # type: ignore[arg-type]  # not touched by the batch body
         store=FakeStore(journal, store_fail),
-        keywords=keywords,
+        terms=KeywordsOnThread(keywords, ThreadPoolExecutor(1)),
         metrics=metrics,
         shadow=shadow(metrics) if shadow else None,
         stop=stop,

@@ -103,8 +103,9 @@ class KafkaConfig(ConfigSection):
     )
     worker_data_dir: Path = Field(
         PROJECT_ROOT / ".data" / "worker",
-        description="Faust's data directory (one subdirectory per app id); the worker keeps "
-        "no state there, ClickHouse holds it.",
+        description="Faust's data directory (one subdirectory per app id). The worker keeps "
+        "only its in-flight marker and dead-letter window there (ClickHouse holds the state) "
+        "and locks it: one worker process per directory.",
     )
 
     @property

@@ -108,13 +108,20 @@ def run_worker(args: argparse.Namespace) -> int:
     import faust
 
     from stream.context import WorkerContext
+    from stream.data_dir import DataDirInUse, DataDirLock
     from stream.kafka import ensure_topics
+    from stream.startup import EXIT_STARTUP_FAILED
     from stream.worker import build_worker_app
 
     config = WorkerConfig.resolve(args)
     _configure_logging(config.log.log_level)
     log = logging.getLogger("reviewpulse.worker")
     kafka, web = config.kafka, config.web
+    try:  # held until the process ends: its marker files are this process's alone
+        data_dir = DataDirLock(kafka.worker_data_dir / kafka.app_id).acquire()
+    except DataDirInUse as exc:
+        log.critical("%s (exit code %d)", exc, EXIT_STARTUP_FAILED)
+        return EXIT_STARTUP_FAILED
     ensure_topics(kafka)
     context = WorkerContext.create(config)
     app = build_worker_app(context)
@@ -137,6 +144,7 @@ def run_worker(args: argparse.Namespace) -> int:
         return int(stop.code or 0)
     finally:
         context.close()
+        data_dir.release()
     return 0
 
 

@@ -36,7 +36,10 @@ def test_two_workers_on_the_cluster_store_every_review_once(
     replay = make_replay(2000, seed=21, config=config, malformed=0.05)
     produce(config.kafka, replay.events)
     workers = [
-        WorkerProcess(config.replace(web_port=free_port()), tmp_path / f"worker{i}.log")
+        WorkerProcess(
+            config.replace(web_port=free_port(), worker_data_dir=tmp_path / f"worker{i}"),
+            tmp_path / f"worker{i}.log",
+        )
         for i in range(2)
     ]
     try:

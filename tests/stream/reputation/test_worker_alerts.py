@@ -191,7 +191,10 @@ def test_two_workers_one_evaluator_and_no_duplicate_across_a_rebalance(
     store.write_reviews(traffic.rows)
 
     workers = [
-        WorkerProcess(config.replace(web_port=free_port()), tmp_path / f"worker-{name}.log").start()
+        WorkerProcess(
+            config.replace(web_port=free_port(), worker_data_dir=tmp_path / f"worker-{name}"),
+            tmp_path / f"worker-{name}.log",
+        ).start()
         for name in ("a", "b")
     ]
     try:

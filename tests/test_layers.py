@@ -46,7 +46,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "stream.health",
         ),
     ),
-    ("adapters", ("stream.kafka", "stream.sink", "stream.metrics")),
+    ("adapters", ("stream.kafka", "stream.sink", "stream.metrics", "stream.data_dir")),
     ("training", ("training",)),
     (
         "features",

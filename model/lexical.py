@@ -5,8 +5,9 @@ character n-grams (what ``sklearn``'s ``TfidfVectorizer(analyzer="char", subline
 and ``LogisticRegression`` compute; training fits them, :mod:`training.lexical`), stored without
 pickle: :data:`VOCABULARY_FILE`, the n-grams as a JSON list in column order, and
 :data:`WEIGHTS_FILE`, safetensors with ``idf``, ``coef`` and ``intercept`` (float32). Serving
-needs neither scikit-learn nor jieba: :meth:`LexicalModel.log_odds` is plain Python and numpy
-(a few microseconds a review), checked against scikit-learn by the tests.
+needs neither scikit-learn nor jieba: :meth:`LexicalModel.log_odds` is numpy over whole batches
+(n-grams of up to three characters packed into one int64 each, looked up in the sorted packed
+vocabulary), checked against scikit-learn and against the per-text reference by the tests.
 
 The predictor fuses it with the network before calibration (:func:`fuse`): the fused
 two-class logits are ``w * network + (1 - w) * (-d/2, d/2)`` with ``d`` the lexical log-odds,
@@ -38,10 +39,14 @@ class CharNgrams:
     max_n: int = 3
     lowercase: bool = True
 
-    def ngrams(self, text: str) -> list[str]:
+    def prepare(self, text: str) -> str:
+        """The text the n-grams are cut from: lowercased if asked, runs of spaces squeezed."""
         if self.lowercase:
             text = text.lower()
-        text = _WHITE_SPACES.sub(" ", text)
+        return _WHITE_SPACES.sub(" ", text)
+
+    def ngrams(self, text: str) -> list[str]:
+        text = self.prepare(text)
         grams = list(text) if self.min_n == 1 else []
         for n in range(max(self.min_n, 2), self.max_n + 1):
             grams.extend(text[i : i + n] for i in range(len(text) - n + 1))
@@ -68,6 +73,7 @@ class LexicalModel:
         self.coef = np.asarray(coef, dtype=np.float64)
         self.intercept = float(intercept)
         self.ngrams = ngrams
+        self._packed = _PackedVocabulary.of(vocabulary) if ngrams.max_n <= _PACKED_MAX_N else None
 
     @classmethod
     def load(cls, directory: Path, ngrams: CharNgrams) -> LexicalModel:
@@ -108,6 +114,14 @@ class LexicalModel:
 
     def log_odds(self, texts: Sequence[str]) -> np.ndarray:
         """The linear decision (log-odds of the positive class) of each text."""
+        if self._packed is None:
+            return self.reference_log_odds(texts)
+        rows, columns, counts = self._packed.counts(texts, self.ngrams)
+        return self._decision(len(texts), rows, columns, counts)
+
+    def reference_log_odds(self, texts: Sequence[str]) -> np.ndarray:
+        """:meth:`log_odds` one text and one n-gram at a time, in Python: the definition the
+        batch path is tested against, and the path for n-grams longer than it packs."""
         rows: list[int] = []
         columns: list[int] = []
         counts: list[int] = []
@@ -119,16 +133,91 @@ class LexicalModel:
                     rows.append(row)
                     columns.append(column)
                     counts.append(count)
-        out = np.full(len(texts), self.intercept)
-        if not rows:
+        return self._decision(
+            len(texts),
+            np.asarray(rows, dtype=np.int64),
+            np.asarray(columns, dtype=np.int64),
+            np.asarray(counts, dtype=np.float64),
+        )
+
+    def _decision(
+        self, size: int, rows: np.ndarray, columns: np.ndarray, counts: np.ndarray
+    ) -> np.ndarray:
+        """Sublinear tf times idf, l2-normalised per row, dotted with the coefficients."""
+        out = np.full(size, self.intercept)
+        if not len(rows):
             return out
-        row_ids = np.asarray(rows)
-        cols = np.asarray(columns)
-        weight = (1.0 + np.log(np.asarray(counts, dtype=np.float64))) * self.idf[cols]
-        norms = np.sqrt(np.bincount(row_ids, weight * weight, minlength=len(texts)))
-        dots = np.bincount(row_ids, weight * self.coef[cols], minlength=len(texts))
+        weight = (1.0 + np.log(counts)) * self.idf[columns]
+        norms = np.sqrt(np.bincount(rows, weight * weight, minlength=size))
+        dots = np.bincount(rows, weight * self.coef[columns], minlength=size)
         np.divide(dots, norms, out=dots, where=norms > 0)
         return out + dots
+
+
+_CODE_BITS = 21  # a code point plus one fits (0x10FFFF + 1 < 2**21): never zero
+_PACKED_MAX_N = 3  # three of them fit in an int64's 63 value bits
+
+
+@dataclass(frozen=True)
+class _PackedVocabulary:
+    """The vocabulary as sorted int64 keys (each n-gram's code points plus one, 21 bits
+    each, so n-grams of different lengths never share a key) and their columns."""
+
+    keys: np.ndarray
+    columns: np.ndarray
+
+    @classmethod
+    def of(cls, vocabulary: Sequence[str]) -> _PackedVocabulary | None:
+        if any(len(gram) > _PACKED_MAX_N for gram in vocabulary):
+            return None
+        keys = np.zeros(len(vocabulary), dtype=np.int64)
+        for column, gram in enumerate(vocabulary):
+            key = 0
+            for char in gram:
+                key = (key << _CODE_BITS) | (ord(char) + 1)
+            keys[column] = key
+        order = np.argsort(keys, kind="stable")
+        return cls(keys[order], order.astype(np.int64))
+
+    def counts(
+        self, texts: Sequence[str], ngrams: CharNgrams
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, count) of every in-vocabulary n-gram of ``texts``, all n at once:
+        every window of n code points that stays inside its text, packed, looked up."""
+        prepared = [ngrams.prepare(text) for text in texts]
+        lengths = np.fromiter(map(len, prepared), dtype=np.int64, count=len(prepared))
+        codes = np.frombuffer(
+            "".join(prepared).encode("utf-32-le", "surrogatepass"), dtype=np.uint32
+        ).astype(np.int64)
+        codes += 1
+        total = len(codes)
+        row_of = np.repeat(np.arange(len(prepared), dtype=np.int64), lengths)
+        end_of = np.repeat(np.cumsum(lengths), lengths)  # where each character's text ends
+        rows, keys = [], []
+        for n in range(ngrams.min_n, ngrams.max_n + 1):
+            windows = total - n + 1
+            if windows <= 0:
+                continue
+            inside = np.arange(n, windows + n, dtype=np.int64) <= end_of[:windows]
+            key = codes[:windows].copy()
+            for offset in range(1, n):
+                key <<= _CODE_BITS
+                key |= codes[offset : offset + windows]
+            rows.append(row_of[:windows][inside])
+            keys.append(key[inside])
+        if not rows:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty.astype(np.float64)
+        row, key = np.concatenate(rows), np.concatenate(keys)
+        # Looked up once per distinct n-gram, in sorted order: a cache-friendly search.
+        distinct, which = np.unique(key, return_inverse=True)
+        at = np.searchsorted(self.keys, distinct)
+        np.minimum(at, len(self.keys) - 1, out=at)
+        column = np.where(self.keys[at] == distinct, self.columns[at], -1)[which]
+        known = column >= 0
+        width = len(self.keys)
+        pairs, counts = np.unique(row[known] * width + column[known], return_counts=True)
+        return pairs // width, pairs % width, counts.astype(np.float64)
 
 
 def fuse(network_logits: np.ndarray, lexical_log_odds: np.ndarray, weight: float) -> np.ndarray:

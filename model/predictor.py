@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +67,10 @@ def forward_logits(
     num_labels: int,
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     cpu: ThreadCpu | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> np.ndarray:
-    """Logits for token-id sequences, in input order, padded per length-grouped batch."""
+    """Logits for token-id sequences, in input order, padded per length-grouped batch;
+    ``meanwhile`` runs on this thread while the runtime's own threads run them."""
     groups = token_budget_batches([len(x) for x in encoded], token_budget)
     padded = []
     for group in groups:
@@ -81,7 +83,7 @@ def forward_logits(
             mask[row, : len(seq)] = 1
         padded.append((ids, mask))
     out = np.zeros((len(encoded), num_labels), dtype=np.float32)
-    for group, logits in zip(groups, forward.map(padded, cpu), strict=True):
+    for group, logits in zip(groups, forward.map(padded, cpu, meanwhile), strict=True):
         out[group] = logits
     return out
 
@@ -231,7 +233,10 @@ class SentimentModel:
         return fuse(network, self._lexical.log_odds(texts), self.card.lexical.weight)
 
     def _logits_of(
-        self, encoded: Sequence[Sequence[int]], cpu: ThreadCpu | None = None
+        self,
+        encoded: Sequence[Sequence[int]],
+        cpu: ThreadCpu | None = None,
+        meanwhile: Callable[[], object] | None = None,
     ) -> np.ndarray:
         return forward_logits(
             self._forward,
@@ -240,6 +245,7 @@ class SentimentModel:
             num_labels=len(self.model_labels),
             token_budget=self.token_budget,
             cpu=cpu,
+            meanwhile=meanwhile,
         )
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
@@ -269,8 +275,15 @@ class SentimentModel:
     def _predictions(
         self, prefixed: list[str], encoded: list[list[int]], cpu: ThreadCpu | None
     ) -> list[Prediction]:
+        lexical, card = self._lexical, self.card.lexical
+        if lexical is None or card is None:
+            logits = self._logits_of(encoded, cpu)
+        else:  # the lexical half on this thread while the network runs on the runtime's
+            odds: list[np.ndarray] = []
+            network = self._logits_of(encoded, cpu, lambda: odds.append(lexical.log_odds(prefixed)))
+            logits = fuse(network, odds[0], card.weight)
         rows = served_probabilities(
-            self._fused(self._logits_of(encoded, cpu), prefixed),
+            logits,
             self.model_labels,
             self.temperature,
             self.band,

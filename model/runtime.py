@@ -36,10 +36,16 @@ class Forward(Protocol):
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
 
-    def map(self, batches: Sequence[Batch], cpu: ThreadCpu | None = None) -> list[np.ndarray]:
+    def map(
+        self,
+        batches: Sequence[Batch],
+        cpu: ThreadCpu | None = None,
+        meanwhile: Callable[[], object] | None = None,
+    ) -> list[np.ndarray]:
         """The logits of each batch. With ``cpu``, the thread CPU time of runs handed to
         threads of its own is charged to ``forward`` (the calling thread's is the caller's to
-        measure)."""
+        measure). ``meanwhile`` runs once on the calling thread, while runs handed to other
+        threads are under way where there are such threads."""
         ...
 
 
@@ -75,9 +81,17 @@ class TorchForward:
             )
         return out.logits.float().numpy()
 
-    def map(self, batches: Sequence[Batch], cpu: ThreadCpu | None = None) -> list[np.ndarray]:
+    def map(
+        self,
+        batches: Sequence[Batch],
+        cpu: ThreadCpu | None = None,
+        meanwhile: Callable[[], object] | None = None,
+    ) -> list[np.ndarray]:
         # Runs on the calling thread; PyTorch's intra-op pool cannot be measured per run.
-        return [self(ids, mask) for ids, mask in batches]
+        out = [self(ids, mask) for ids, mask in batches]
+        if meanwhile is not None:
+            meanwhile()
+        return out
 
 
 class OnnxForward:
@@ -104,11 +118,25 @@ class OnnxForward:
         )
         return np.asarray(logits, dtype=np.float32)
 
-    def map(self, batches: Sequence[Batch], cpu: ThreadCpu | None = None) -> list[np.ndarray]:
+    def map(
+        self,
+        batches: Sequence[Batch],
+        cpu: ThreadCpu | None = None,
+        meanwhile: Callable[[], object] | None = None,
+    ) -> list[np.ndarray]:
         if self._pool is None or len(batches) < 2:
-            return [self(ids, mask) for ids, mask in batches]
+            out = [self(ids, mask) for ids, mask in batches]
+            if meanwhile is not None:
+                meanwhile()
+            return out
         run = self if cpu is None else _charged(self, cpu)
-        return list(self._pool.map(lambda batch: run(*batch), batches))
+        runs = [self._pool.submit(run, ids, mask) for ids, mask in batches]
+        try:
+            if meanwhile is not None:
+                meanwhile()  # the sessions release the GIL: this overlaps their runs
+        finally:
+            results = [future.result() for future in runs]
+        return results
 
 
 def _charged(

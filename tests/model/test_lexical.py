@@ -126,3 +126,36 @@ def test_a_tampered_lexical_half_is_refused(hybrid_dir: Path, tmp_path: Path) ->
     (copy / WEIGHTS_FILE).unlink()
     with pytest.raises(FileNotFoundError, match="names a lexical half"):
         SentimentModel.load(copy, threads=1)
+
+
+def test_the_batch_path_computes_what_the_per_text_reference_does(
+    corpus: tuple[list[str], np.ndarray], fitted: tuple[TfidfVectorizer, LogisticRegression]
+) -> None:
+    """The packed n-gram lookup against the Python definition, on the corpus and on texts
+    at the edges: empty, shorter than an n-gram, whitespace runs, astral characters, a lone
+    surrogate, uppercase, and batches of one."""
+    model = _served(*fitted)
+    edges = [*ODD, "a", "ab", "\ud800x", "ÄÖÜ  ẞ", "好" * 300, "𠀀𠀁𠀂", " ", "\t\n"]
+    texts = corpus[0] + edges
+    assert np.allclose(model.log_odds(texts), model.reference_log_odds(texts), atol=1e-12)
+    for text in edges:
+        assert np.allclose(model.log_odds([text]), model.reference_log_odds([text]), atol=1e-12)
+    assert model.log_odds([]).shape == (0,)
+
+
+def test_n_grams_longer_than_three_characters_take_the_reference_path(
+    corpus: tuple[list[str], np.ndarray],
+) -> None:
+    texts, y = corpus
+    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(2, 4), min_df=2, sublinear_tf=True)
+    classifier = LogisticRegression(solver="liblinear").fit(vectorizer.fit_transform(texts), y)
+    vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
+    model = LexicalModel(
+        vocabulary,
+        vectorizer.idf_,
+        classifier.coef_[0],
+        float(classifier.intercept_[0]),
+        CharNgrams(2, 4, lowercase=True),
+    )
+    expected = classifier.decision_function(vectorizer.transform(texts[:50]))
+    assert np.allclose(model.log_odds(texts[:50]), expected, atol=1e-9)

@@ -39,6 +39,15 @@ Ack = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
+class Validated:
+    """A batch split by validation: its dead letters, and the reviews to classify."""
+
+    dead: list[tuple[DeadLetter, bytes | None]]
+    valid: list[ValidReview]
+    started: float  # perf_counter() when the batch was taken
+
+
+@dataclass(frozen=True)
 class Outputs:
     """What a batch's front produced and its sinks make durable."""
 
@@ -50,11 +59,14 @@ class Outputs:
 class BatchChain:
     """validate and classify (the front), then dead-letter, publish and store (the sinks).
 
-    Batches are pipelined: :meth:`submit` runs a batch's front on the caller's task, hands
-    its sinks to the in-flight window (``window``, at most ``max-inflight-batches``) and
-    returns once there is room for the next batch, so batch N+1 is validated and classified
-    while batch N's outputs are written. The window acks batches strictly in take order, each
-    only once its own outputs and those of every batch before it are durable.
+    Batches are pipelined: :meth:`submit` validates a batch on the caller's task, hands its
+    classification and sinks to the in-flight window (``window``, at most
+    ``max-inflight-batches``) and returns once there is room for the next batch. So batch N+1
+    is taken and validated while batch N is classified, and classified while batch N's
+    outputs are written: the model thread finds the next batch waiting. Classification keeps
+    take order (one model thread, one keywords executor, both first in first out). The window
+    acks batches strictly in take order, each only once its own outputs and those of every
+    batch before it are durable.
 
     ``validate`` is :class:`~stream.pipeline.steps.Validate`; the other steps are
     ``PublishDeadLetters``, ``Classify``, ``PublishSentiments`` and ``StoreRows``, each wrapped
@@ -188,8 +200,8 @@ class BatchChain:
             self.window.add(describe_positions(messages), _nothing(), settle)
             return
         self._hold(key, messages)
-        outputs = await self._front(messages, triage.poison)
-        self.window.add(describe_positions(messages), self._durable(messages, outputs), settle)
+        validated = self._validated(messages, triage.poison)
+        self.window.add(describe_positions(messages), self._durable(messages, validated), settle)
 
     async def _alone(self, key: int, messages: Sequence[Incoming], triage: Triage) -> None:
         """Suspects go one at a time with nothing else in flight, so that a crash now
@@ -204,18 +216,28 @@ class BatchChain:
         self, messages: Sequence[Incoming], poison: dict[tuple[str, int, int], int]
     ) -> Outputs:
         """Validate and classify (the model's and jieba's threads); nothing is sent yet."""
+        return await self._classified(self._validated(messages, poison))
+
+    def _validated(
+        self, messages: Sequence[Incoming], poison: dict[tuple[str, int, int], int]
+    ) -> Validated:
         started = time.perf_counter()
         self.metrics.events_consumed.inc(len(messages))
         self.metrics.batch_size.observe(len(messages))
         batch = self.validate(messages, poison)
-        classified = await self.classify(batch.valid) if batch.valid else []
-        return Outputs(batch.dead, classified, started)
+        return Validated(batch.dead, batch.valid, started)
 
-    async def _durable(self, messages: Sequence[Incoming], outputs: Outputs) -> None:
-        """Make ``outputs`` durable (dead letters, sentiment events and rows, side by side),
-        or stop. Runs as the batch's flight, while later batches are taken."""
+    async def _classified(self, validated: Validated) -> Outputs:
+        classified = await self.classify(validated.valid) if validated.valid else []
+        return Outputs(validated.dead, classified, validated.started)
+
+    async def _durable(self, messages: Sequence[Incoming], validated: Validated) -> None:
+        """Classify the batch and make its outputs durable (dead letters, sentiment events
+        and rows, side by side), or stop. Runs as the batch's flight, while later batches are
+        taken. A model that fails on every attempt blames the batch's messages, as an error
+        in this process does; a sink outside that stays down blames nothing."""
         try:
-            await self._sinks(outputs)
+            await self._sinks(await self._classified(validated))
         except asyncio.CancelledError:
             where = describe_positions(messages)
             self._release()
@@ -224,18 +246,21 @@ class BatchChain:
                 f"cancelled while writing a batch of {len(messages)} ({where}); it is not acked "
                 "and will be re-read",
             )
-        except SinkDown as exc:  # a sink outside the process: not the input's fault
+        except SinkDown as exc:
             where = describe_positions(messages)
-            self._release()
+            if exc.step == IN_PROCESS_STEP:
+                self._blame(messages)
+            else:  # a sink outside the process: not the input's fault
+                self._release()
             self._stop(EXIT_SINK_DOWN, f"{exc}; stopping without acking the batch ({where})")
         except Exception as exc:
             where = describe_positions(messages)
             self._blame(messages)
-            log.exception("writing a batch of %d failed (%s)", len(messages), where)
+            log.exception("classifying or writing a batch of %d failed (%s)", len(messages), where)
             self._stop(
                 EXIT_BATCH_ERROR,
-                f"unexpected error writing a batch of {len(messages)} ({where}), stopping "
-                f"without ack: {exc!r}",
+                f"unexpected error classifying or writing a batch of {len(messages)} ({where}), "
+                f"stopping without ack: {exc!r}",
             )
 
     async def _sinks(self, outputs: Outputs) -> None:
@@ -302,16 +327,20 @@ class BatchChain:
             self.poison.release()
 
     def _blame(self, messages: Sequence[Incoming]) -> None:
-        """An error in this process with ``messages`` in hand: the marker names only them."""
-        if self.poison is not None:
+        """An error in this process with ``messages`` in hand: the marker names only them.
+        After a stop nothing is blamed any more: the first failure's marker is the one the
+        next start reads (in the worker the stop has ended the process; in tests it has not,
+        and later flights fail behind it)."""
+        if self.poison is not None and not self._stopped:
             try:
                 self.poison.begin(messages)
             except OSError:
                 log.exception("could not write the in-flight marker")
 
     def _release(self) -> None:
-        """The stop is not the messages' fault: no crash is counted for any of them."""
-        if self.poison is not None:
+        """The stop is not the messages' fault: no crash is counted for any of them (unless
+        an earlier stop blamed some: as in :meth:`_blame`, the first stop decides)."""
+        if self.poison is not None and not self._stopped:
             self._held.clear()
             try:
                 self.poison.release()

@@ -31,7 +31,7 @@ from stream.pipeline.poison import marker_path
 from stream.pipeline.steps import Incoming
 from stream.rows import ClassifiedReview
 from stream.serving.holder import ModelHolder
-from tests.stream.pipeline.fakes import FakeModel, review_bytes
+from tests.stream.pipeline.fakes import FakeModel, GatedModel, review_bytes
 
 TOPIC = "review.created"
 
@@ -109,7 +109,14 @@ class Pipeline:
     with a window of ``limit`` batches; ``acked`` lists the batches acked, in order."""
 
     def __init__(
-        self, keywords: Keywords, tmp_path: Path, *, limit: int = 2, crashes=None, **overrides
+        self,
+        keywords: Keywords,
+        tmp_path: Path,
+        *,
+        limit: int = 2,
+        crashes=None,
+        model: FakeModel | None = None,
+        **overrides,
     ) -> None:
         self.journal: list = []
         self.stops: list[tuple[int, str]] = []
@@ -117,14 +124,11 @@ class Pipeline:
         self.store = Store(self.journal)
         self.out = Topic("out", self.journal)
         self.dlq = Topic("dlq", self.journal)
+        settings = {"sink_retry_attempts": 3, "sink_retry_backoff_s": 0.05} | overrides
         self.config = WorkerConfig.resolve(
-            max_inflight_batches=limit,
-            sink_retry_attempts=3,
-            sink_retry_backoff_s=0.05,
-            worker_data_dir=tmp_path,
-            **overrides,
+            max_inflight_batches=limit, worker_data_dir=tmp_path, **settings
         )
-        self.model = FakeModel()
+        self.model = model or FakeModel()
         self.context = WorkerContext(
             config=self.config,
             models=ModelHolder(self.model, follows_current=True),
@@ -228,6 +232,58 @@ def test_the_next_batch_is_classified_while_the_last_one_is_written(pipeline) ->
     assert p.stops == []
     assert p.acked == [0, 1] and p.stored() == [0, 1]
     assert not p.marker.exists()  # nothing in hand any more
+
+
+def test_the_next_batch_is_taken_and_validated_while_the_last_one_is_classified(
+    pipeline,
+) -> None:
+    """The model thread finds the next batch waiting: submit returns once a batch is
+    validated (its dead letters are known), before it is classified; batches are classified
+    in take order, and written and acked in it."""
+    gate = threading.Event()
+    p = pipeline(limit=3, model=GatedModel(label="positive", gate=gate))
+
+    async def scenario() -> None:
+        await p.submit(0, batch(0, size=4))
+        await until(p.model.started.is_set, "batch 0 is being classified")
+        await p.submit(1, batch(1, size=3, bad=1))  # returns while batch 0 is classified
+        assert p.model.calls == [4]  # batch 1 waits for the model thread, validated
+        assert p.context.metrics.events_consumed._value.get() == 7
+        assert p.marked() == positions(batch(0)) | positions(batch(1, size=3))
+        assert p.journal == [] and p.acked == []
+        gate.set()
+        await p.chain.drain()
+
+    asyncio.run(scenario())
+    assert p.stops == []
+    assert p.model.calls == [4, 2]
+    assert p.acked == [0, 1] and p.stored() == [0, 1]
+    assert not p.marker.exists()
+
+
+def test_a_model_that_fails_on_every_attempt_blames_its_own_batch_only(pipeline) -> None:
+    """A batch whose classification fails in its flight stops the worker unacked, with the
+    in-flight marker naming that batch's messages (the next start counts their crash), not
+    those of the batch validated behind it."""
+    gate = threading.Event()
+    p = pipeline(
+        limit=3,
+        model=GatedModel(gate=gate, error=RuntimeError("model broke")),
+        sink_retry_attempts=1,
+    )
+
+    async def scenario() -> None:
+        await p.submit(0, batch(0))
+        await until(p.model.started.is_set, "batch 0 is being classified")
+        await p.submit(1, batch(1))
+        gate.set()
+        with pytest.raises(Stopped):
+            await p.chain.drain()
+
+    asyncio.run(scenario())
+    assert p.stops[0][0] == EXIT_SINK_DOWN and "model" in p.stops[0][1]
+    assert p.acked == [] and p.journal == []
+    assert p.marked() == positions(batch(0))
 
 
 @pytest.mark.parametrize("failing", ["clickhouse", "produce"])

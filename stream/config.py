@@ -129,9 +129,9 @@ class BatchConfig(ConfigSection):
     max_inflight_batches: int = Field(
         2,
         ge=1,
-        description="Most micro-batches taken and not yet acked: the next batch is validated "
-        "and classified while earlier ones are produced and inserted; when this many wait for "
-        "their sinks, the agent takes nothing more (backpressure). 1: one batch at a time.",
+        description="Most micro-batches taken and not yet acked: the next batch is taken and "
+        "validated while earlier ones are classified, produced and inserted; when this many "
+        "are in flight, the agent takes nothing more (backpressure). 1: one batch at a time.",
     )
     max_text_chars: int = Field(
         5000, ge=1, description="Reviews longer than this (after cleaning) are dead-lettered."

@@ -38,6 +38,11 @@ or an embedded chdb directory (``embedded``), it measures, side by side:
   keywords process), the share no stage holds (the event loop's Faust and Kafka client work,
   the tokenizer's pool, the web server, passing texts and terms to the keywords process), and
   the CPU of ``clickhouse-server`` and Tansu per review;
+- the **CPU budget**: all of that per review, the share of the cores the backlog kept busy,
+  the rate at which every core would be busy, and the highest end-to-end / model-only ratio
+  that allows (the model's core time per review, all cores at the model-only rate, over the
+  whole cost): on a machine where the broker and ClickHouse share the worker's cores, the
+  ratio cannot pass it however little the worker waits;
 - the worker's **peak RSS** (``VmHWM``, summed over the worker and its child processes) and
   its **cold start**: launch to ``/health/ready`` answering 200, and launch to the first row;
 - ``--workers N`` (server backend): N workers in one group over a backlog of the same size.
@@ -340,6 +345,30 @@ def run_backend(
         "end_to_end_to_model": ratio(backlog["rate"], model_rate),
         "end_to_end_to_per_event": ratio(backlog["rate"], per_event["rate"]),
         "highest_rate_p99_within_1s": max(held) if held else None,
+        "cpu_budget": cpu_budget(backlog.get("cpu_us_per_review", {}), backlog["rate"], model_rate),
+    }
+
+
+def cpu_budget(
+    cpu: dict[str, Any], rate: float | None, model_rate: float, *, cores: int | None = None
+) -> dict[str, Any]:
+    """Whether the end-to-end rate is bound by CPU: the CPU one review costs in every process
+    on the machine (the worker and its children, clickhouse-server, Tansu), the share of the
+    cores the run kept busy, the rate at which they would all be busy, and the highest
+    end-to-end / model-only ratio that allows: the model's own core time per review (all
+    cores at the model-only rate) over the whole cost."""
+    cores = cores or os.cpu_count() or 1
+    parts = [cpu.get(key) for key in ("worker_process", "clickhouse_server", "broker")]
+    total = sum(part for part in parts if part is not None)
+    if not total or not rate or not model_rate:
+        return {}
+    model_core_us = cores * 1e6 / model_rate
+    return {
+        "all_processes_us_per_review": round(total, 1),
+        "cores_busy": round(total * rate / (cores * 1e6), 3),
+        "rate_at_all_cores_busy": round(cores * 1e6 / total, 1),
+        "model_core_us_per_review": round(model_core_us, 1),
+        "highest_ratio_cpu_allows": round(model_core_us / total, 3),
     }
 
 
@@ -970,6 +999,22 @@ def print_report(report: dict[str, Any]) -> None:
         rows.append(
             (label, each(lambda b, k=key: b["end_to_end"]["cpu_us_per_review"][k], "{:,.0f}"))
         )
+    rows += [
+        ("CPU budget", [""] * len(names)),
+        (
+            "  all processes, µs per review",
+            each(lambda b: b["cpu_budget"]["all_processes_us_per_review"], "{:,.0f}"),
+        ),
+        ("  cores busy", each(lambda b: b["cpu_budget"]["cores_busy"], "{:.0%}")),
+        (
+            "  reviews/s at all cores busy",
+            each(lambda b: b["cpu_budget"]["rate_at_all_cores_busy"], "{:,.0f}"),
+        ),
+        (
+            "  highest / model only it allows",
+            each(lambda b: b["cpu_budget"]["highest_ratio_cpu_allows"], "{:.0%}"),
+        ),
+    ]
     width = max(len(label) for label, _ in rows)
     print(f"\n| {'':<{width}} | " + " | ".join(f"{n:>16}" for n in names) + " |")
     print(f"|{'-' * (width + 2)}|" + "|".join("-" * 18 for _ in names) + "|")

@@ -25,8 +25,9 @@ class DataDirInUse(RuntimeError):
 
 
 class DataDirLock:
-    """The exclusive hold on one worker data directory; released by :meth:`release` or by
-    the process ending."""
+    """The exclusive hold on one worker data directory, through the open lock file: released
+    by :meth:`release`, by the process ending, or when this object is garbage-collected, so
+    keep a reference for as long as the worker runs."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from bench.stream import cpu_budget
 from stream.config import PROJECT_ROOT
 from stream.metrics import STAGES
 
-pytestmark = [pytest.mark.broker, pytest.mark.clickhouse, pytest.mark.slow]
 
-
+@pytest.mark.broker
+@pytest.mark.clickhouse
+@pytest.mark.slow
 def test_quick_run_writes_a_complete_report_with_matching_counts(tmp_path: Path) -> None:
     out = tmp_path / "stream.json"
     command = [
@@ -71,6 +73,9 @@ def test_quick_run_writes_a_complete_report_with_matching_counts(tmp_path: Path)
         assert end["cold_start_ready_s"] is not None and end["cold_start_first_row_s"] > 0
         for key in ("end_to_end_to_model", "end_to_end_to_per_event"):
             assert backend[key] > 0
+        budget = backend["cpu_budget"]
+        assert budget["all_processes_us_per_review"] >= cpu["worker_process"]
+        assert budget["cores_busy"] > 0 and budget["highest_ratio_cpu_allows"] > 0
         assert set(report["targets"][name]) == {
             "end_to_end_to_model",
             "end_to_end_to_per_event",
@@ -83,3 +88,25 @@ def test_quick_run_writes_a_complete_report_with_matching_counts(tmp_path: Path)
     assert group["workers"] == 2 and group["backend"] == "native"
     assert group["processed"] == group["valid"] == group["stored"]
     assert group["worker_exit_codes"] == [0, 0]
+
+
+def test_the_cpu_budget_bounds_the_ratio_by_the_cost_of_a_review() -> None:
+    """2 cores: 625 + 50 + 18 µs a review over every process; the model alone at 7,658/s is
+    2e6 / 7,658 = 261.2 µs of core time a review, so no rate of the worker can take
+    end to end / model only past 261.2 / 693."""
+    budget = cpu_budget(
+        {"worker_process": 625.0, "clickhouse_server": 50.0, "broker": 18.0},
+        2101.0,
+        7658.0,
+        cores=2,
+    )
+    assert budget == {
+        "all_processes_us_per_review": 693.0,
+        "cores_busy": 0.728,
+        "rate_at_all_cores_busy": 2886.0,
+        "model_core_us_per_review": 261.2,
+        "highest_ratio_cpu_allows": 0.377,
+    }
+    embedded = cpu_budget({"worker_process": 700.0, "broker": 17.0}, 2253.0, 7793.0, cores=2)
+    assert embedded["all_processes_us_per_review"] == 717.0  # chdb is inside the worker
+    assert cpu_budget({}, 2101.0, 7658.0, cores=2) == {}  # no CPU sample: nothing to say

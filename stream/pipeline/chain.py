@@ -57,7 +57,7 @@ class Outputs:
 
 
 class BatchChain:
-    """validate and classify (the front), then dead-letter, publish and store (the sinks).
+    """validate (the front), then classify, dead-letter, publish and store (the flight).
 
     Batches are pipelined: :meth:`submit` validates a batch on the caller's task, hands its
     classification and sinks to the in-flight window (``window``, at most
@@ -243,8 +243,8 @@ class BatchChain:
             self._release()
             self._stop(
                 EXIT_INTERRUPTED,
-                f"cancelled while writing a batch of {len(messages)} ({where}); it is not acked "
-                "and will be re-read",
+                f"cancelled while classifying or writing a batch of {len(messages)} ({where}); "
+                "it is not acked and will be re-read",
             )
         except SinkDown as exc:
             where = describe_positions(messages)

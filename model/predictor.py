@@ -217,7 +217,7 @@ class SentimentModel:
         """The logits calibration applies to (model label order), for already-cleaned texts
         (with the text prefix), in input order: the network's, fused with the lexical half's
         when the model is a hybrid (:func:`model.lexical.fuse`)."""
-        return self._fused(self._logits_of(self.encoded(texts)), texts)
+        return self._hybrid_logits(texts, self.encoded(texts))
 
     def network_logits(self, texts: Sequence[str]) -> np.ndarray:
         """The network's own logits (no lexical half), as :meth:`logits` takes texts."""
@@ -227,10 +227,21 @@ class SentimentModel:
         """The lexical half's log-odds of each text (None: not a hybrid)."""
         return None if self._lexical is None else self._lexical.log_odds(texts)
 
-    def _fused(self, network: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        if self._lexical is None or self.card.lexical is None:
-            return network
-        return fuse(network, self._lexical.log_odds(texts), self.card.lexical.weight)
+    def _hybrid_logits(
+        self,
+        texts: Sequence[str],
+        encoded: Sequence[Sequence[int]],
+        cpu: ThreadCpu | None = None,
+    ) -> np.ndarray:
+        """The network's logits, fused with the lexical half's log-odds when the model is a
+        hybrid; the lexical half runs on this thread while the runtime's threads run the
+        network."""
+        lexical, card = self._lexical, self.card.lexical
+        if lexical is None or card is None:
+            return self._logits_of(encoded, cpu)
+        odds: list[np.ndarray] = []
+        network = self._logits_of(encoded, cpu, lambda: odds.append(lexical.log_odds(texts)))
+        return fuse(network, odds[0], card.weight)
 
     def _logits_of(
         self,
@@ -275,15 +286,8 @@ class SentimentModel:
     def _predictions(
         self, prefixed: list[str], encoded: list[list[int]], cpu: ThreadCpu | None
     ) -> list[Prediction]:
-        lexical, card = self._lexical, self.card.lexical
-        if lexical is None or card is None:
-            logits = self._logits_of(encoded, cpu)
-        else:  # the lexical half on this thread while the network runs on the runtime's
-            odds: list[np.ndarray] = []
-            network = self._logits_of(encoded, cpu, lambda: odds.append(lexical.log_odds(prefixed)))
-            logits = fuse(network, odds[0], card.weight)
         rows = served_probabilities(
-            logits,
+            self._hybrid_logits(prefixed, encoded, cpu),
             self.model_labels,
             self.temperature,
             self.band,

@@ -88,10 +88,7 @@ class TorchForward:
         meanwhile: Callable[[], object] | None = None,
     ) -> list[np.ndarray]:
         # Runs on the calling thread; PyTorch's intra-op pool cannot be measured per run.
-        out = [self(ids, mask) for ids, mask in batches]
-        if meanwhile is not None:
-            meanwhile()
-        return out
+        return _in_turn(self, batches, meanwhile)
 
 
 class OnnxForward:
@@ -125,10 +122,7 @@ class OnnxForward:
         meanwhile: Callable[[], object] | None = None,
     ) -> list[np.ndarray]:
         if self._pool is None or len(batches) < 2:
-            out = [self(ids, mask) for ids, mask in batches]
-            if meanwhile is not None:
-                meanwhile()
-            return out
+            return _in_turn(self, batches, meanwhile)
         run = self if cpu is None else _charged(self, cpu)
         runs = [self._pool.submit(run, ids, mask) for ids, mask in batches]
         try:
@@ -137,6 +131,16 @@ class OnnxForward:
         finally:
             results = [future.result() for future in runs]
         return results
+
+
+def _in_turn(
+    forward: Forward, batches: Sequence[Batch], meanwhile: Callable[[], object] | None
+) -> list[np.ndarray]:
+    """Each batch on the calling thread, then ``meanwhile`` (no other thread to overlap)."""
+    out = [forward(ids, mask) for ids, mask in batches]
+    if meanwhile is not None:
+        meanwhile()
+    return out
 
 
 def _charged(

@@ -204,8 +204,9 @@ class BatchChain:
         self.window.add(describe_positions(messages), self._durable(messages, validated), settle)
 
     async def _alone(self, key: int, messages: Sequence[Incoming], triage: Triage) -> None:
-        """Suspects go one at a time with nothing else in flight, so that a crash now
-        implicates only the one in hand; the rest of the batch follows, then it is acked."""
+        """Suspects go part by part (alone or in small groups, see ``triage_by_crashes``)
+        with nothing else in flight, so that a crash now implicates only the part in hand;
+        the rest of the batch follows, then it is acked."""
         await self.window.drain()
         for part in triage.parts:
             self._in_hand = part
@@ -349,4 +350,4 @@ class BatchChain:
 
 
 async def _nothing() -> None:
-    """The flight of a batch whose outputs are durable already (its suspects went alone)."""
+    """The flight of a batch whose outputs are durable already (its suspects went first)."""

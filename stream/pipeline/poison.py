@@ -9,10 +9,14 @@ removes it too: those are not the messages' fault. So a marker found at start-up
 previous process died with those messages in hand; the guard records them in ClickHouse
 (``message_crashes``, shared by every worker) and forgets the file.
 
-A message with at least one recorded crash is a suspect and is processed alone, so the next
-crash implicates it only; once it has ``limit`` crashes it is dead-lettered as ``poison``
-without being read. Messages that were innocent bystanders of a crash go through alone once,
-then count as cleared.
+A message with at least one recorded crash is a suspect. Suspects go in small groups while
+one more crash would leave each of them below ``limit``, and alone after that, so the crash
+that reaches the limit implicates one message only; once a message has ``limit`` crashes it
+is dead-lettered as ``poison`` without being read. Groups (about the square root of the
+suspects, in number and in size) keep recovery short after a crash with thousands of
+messages in hand, which one at a time go at the per-event rate. Innocent bystanders go
+through in their group, or alone once their group crashed, and then count as cleared. The
+poison needs no more crashes than if every suspect went alone.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,12 +89,41 @@ class InflightMarker:
 
 @dataclass(frozen=True)
 class Triage:
-    """A batch split by crash history: each suspect goes alone, the rest go together, and
-    the ``poison`` among the rest (crash count per position) are dead-lettered unread."""
+    """A batch split by crash history: suspects go alone or in small groups (the first
+    parts), the rest go together (the last part), and the ``poison`` among the rest (crash
+    count per position) are dead-lettered unread."""
 
     poison: dict[Position, int] = field(default_factory=dict)
     parts: list[list[Incoming]] = field(default_factory=list)
-    suspects: int = 0  # messages that go alone (the first parts), each in a part of its own
+    suspects: int = 0  # messages in the first parts, alone or in a small group
+
+
+def triage_by_crashes(
+    messages: Sequence[Incoming], counts: Mapping[Position, int], limit: int
+) -> Triage:
+    """Split ``messages`` by their crash ``counts`` (pure), keeping take order in each part.
+
+    - ``limit`` crashes or more: poison, dead-lettered unread (listed with the rest);
+    - ``limit`` - 1: alone, so that a crash now implicates this message only;
+    - fewer: in groups of ceil(sqrt(n)) of the n such suspects. A group that crashes puts
+      one crash on each member, which leaves every member below the limit: next time they go
+      alone (or in smaller groups), so no bystander is dead-lettered for a neighbour.
+    """
+
+    def crashes(message: Incoming) -> int:
+        return counts.get(position(message), 0)
+
+    poison = {position(m): crashes(m) for m in messages if crashes(m) >= limit}
+    alone = [[m] for m in messages if 0 < crashes(m) == limit - 1]
+    grouped = [m for m in messages if 0 < crashes(m) < limit - 1]
+    size = math.isqrt(len(grouped) - 1) + 1 if grouped else 1  # ceil(sqrt(n))
+    groups = [grouped[start : start + size] for start in range(0, len(grouped), size)]
+    rest = [m for m in messages if crashes(m) == 0 or crashes(m) >= limit]
+    return Triage(
+        poison=poison,
+        parts=alone + groups + ([rest] if rest else []),
+        suspects=len(alone) + len(grouped),
+    )
 
 
 class PoisonGuard:
@@ -155,12 +189,8 @@ class PoisonGuard:
             log.warning("crash history unavailable, batch goes on without it: %s", exc)
             return Triage(parts=[list(messages)])
         assert isinstance(counts, dict)
-        poison = {
-            position(m): counts[position(m)]
-            for m in messages
-            if counts.get(position(m), 0) >= self.limit
-        }
-        for (topic, partition, offset), crashes in poison.items():
+        triage = triage_by_crashes(messages, counts, self.limit)
+        for (topic, partition, offset), crashes in triage.poison.items():
             log.error(
                 "poison: %s[%d]@%d crashed the worker %d times (limit %d); dead-lettered unread",
                 topic,
@@ -169,16 +199,15 @@ class PoisonGuard:
                 crashes,
                 self.limit,
             )
-        suspects = [m for m in messages if 0 < counts.get(position(m), 0) < self.limit]
-        rest = [m for m in messages if position(m) not in counts or position(m) in poison]
-        if suspects:
+        if triage.suspects:
+            suspects = [m for m in messages if 0 < counts.get(position(m), 0) < self.limit]
             log.warning(
-                "%d message(s) were in hand at an earlier crash; each goes alone: %s",
+                "%d message(s) were in hand at an earlier crash; they go first, alone or in "
+                "small groups: %s",
                 len(suspects),
                 describe_positions(suspects),
             )
-        parts = [[m] for m in suspects] + ([rest] if rest else [])
-        return Triage(poison=poison, parts=parts, suspects=len(suspects))
+        return triage
 
     def begin(self, messages: Sequence[Incoming]) -> None:
         """Mark ``messages`` as in hand (before any of their work starts)."""

@@ -21,7 +21,12 @@ from stream.pipeline.chain import BatchChain
 from stream.pipeline.dlq_state import DlqWindowFile
 from stream.pipeline.exits import EXIT_BATCH_ERROR, EXIT_DLQ_LIMIT, EXIT_SINK_DOWN
 from stream.pipeline.extraction import KeywordsOnThread
-from stream.pipeline.poison import InflightMarker, PoisonGuard, describe_positions
+from stream.pipeline.poison import (
+    InflightMarker,
+    PoisonGuard,
+    describe_positions,
+    triage_by_crashes,
+)
 from stream.pipeline.retry import Retrying, RetryPolicy
 from stream.pipeline.steps import (
     Classify,
@@ -149,13 +154,19 @@ def test_a_message_that_keeps_crashing_the_worker_becomes_poison(
     first = Worker(ch, tmp_path, keywords)
     assert first.run(batch) == EXIT_SINK_DOWN and first.stored() == 0
     assert "review.created[2]@700-705" in first.stops[0][1]
-    # 2nd: every message is a suspect and goes alone; the good ones get through, the bomb
-    # dies alone. 3rd: the same for the bomb (its 2nd crash).
-    for _ in range(2):
-        worker = Worker(ch, tmp_path, keywords)
-        assert worker.run(batch) == EXIT_SINK_DOWN
-        assert worker.stored() == 3  # the suspects before the bomb, each alone
-        assert "review.created[2]@703" in worker.stops[0][1]
+    # 2nd: every message is a suspect with one crash; they go in groups of ceil(sqrt(6)) = 3.
+    # The first group gets through; the bomb's group dies (its 2nd crash, its neighbours' too).
+    second = Worker(ch, tmp_path, keywords)
+    assert second.run(batch) == EXIT_SINK_DOWN
+    assert second.stored() == 3
+    assert "review.created[2]@703-705" in second.stops[0][1]
+    # 3rd: 703-705 have 2 crashes (limit - 1) and go alone, first: the bomb dies alone (its
+    # 3rd crash), blaming nobody else.
+    third = Worker(ch, tmp_path, keywords)
+    assert third.run(batch) == EXIT_SINK_DOWN
+    assert third.stored() == 0
+    assert "review.created[2]@703" in third.stops[0][1]
+    assert "review.created[2]@703-" not in third.stops[0][1]
     # 4th: the bomb has crashed 3 times: dead-lettered unread, the rest goes through.
     caplog.set_level(logging.ERROR, logger="stream.pipeline.poison")
     last = Worker(ch, tmp_path, keywords)
@@ -257,3 +268,54 @@ def test_a_damaged_window_file_counts_as_empty(tmp_path: Path) -> None:
 
 def test_dlq_limit_exit_code_is_unchanged() -> None:
     assert EXIT_DLQ_LIMIT == 71
+
+
+def crashed(offsets: range) -> list[Incoming]:
+    return [Incoming("review.created", 0, offset, b"p", b"{}") for offset in offsets]
+
+
+def test_suspects_go_in_groups_of_about_the_square_root_while_a_crash_leaves_room() -> None:
+    messages = crashed(range(100))
+    counts = {("review.created", 0, offset): 1 for offset in range(10, 110)}  # 0-9: clean
+    triage = triage_by_crashes(messages, counts, limit=3)
+    *groups, rest = triage.parts
+    assert triage.suspects == 90 and triage.poison == {}
+    assert [len(group) for group in groups] == [10] * 9  # ceil(sqrt(90)) = 10
+    assert [m.offset for group in groups for m in group] == list(range(10, 100))  # take order
+    assert [m.offset for m in rest] == list(range(10))
+
+
+def test_a_suspect_one_crash_below_the_limit_goes_alone_and_one_at_it_is_poison() -> None:
+    messages = crashed(range(6))
+    counts = {("review.created", 0, 1): 2, ("review.created", 0, 2): 1, ("review.created", 0, 4): 3}
+    triage = triage_by_crashes(messages, counts, limit=3)
+    assert [[m.offset for m in part] for part in triage.parts] == [[1], [2], [0, 3, 4, 5]]
+    assert triage.suspects == 2
+    assert triage.poison == {("review.created", 0, 4): 3}
+
+
+def test_with_a_limit_of_two_every_suspect_goes_alone() -> None:
+    """A group's crash would bring its members to the limit: no groups."""
+    messages = crashed(range(5))
+    counts = {("review.created", 0, offset): 1 for offset in range(5)}
+    triage = triage_by_crashes(messages, counts, limit=2)
+    assert [[m.offset for m in part] for part in triage.parts] == [[0], [1], [2], [3], [4]]
+
+
+def test_a_bystander_of_a_crashed_group_never_reaches_the_limit() -> None:
+    """Replays restarts: the batch is re-read whole each time (nothing of it was acked), and
+    the bomb takes down whatever part holds it, one crash for each message of that part. The
+    bomb becomes poison after exactly ``limit`` crashes, as if every suspect had gone alone,
+    and no other message gets there."""
+    for limit in (2, 3, 4, 5):
+        messages = crashed(range(200))
+        bomb = ("review.created", 0, 137)
+        counts = {(m.topic, m.partition, m.offset): 1 for m in messages}  # all in hand at a crash
+        crashes = 1
+        while bomb not in (triage := triage_by_crashes(messages, counts, limit)).poison:
+            [held] = [part for part in triage.parts if any(m.offset == 137 for m in part)]
+            for message in held:
+                counts[(message.topic, message.partition, message.offset)] += 1
+            crashes += 1
+        assert crashes == limit
+        assert max(count for at, count in counts.items() if at != bomb) < limit, limit

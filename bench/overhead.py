@@ -5,9 +5,10 @@ the current one, with the ratio, and a check that both give the same output.
     .venv/bin/python -m bench.overhead --events 4096 --rounds 3
 
 Stages: validation (``parse_review`` with ``jsonschema`` alone vs the compiled schema check),
-segmentation (``jieba.Tokenizer.lcut`` vs ``stream.segmenter``; texts are unique, so the run
-cache only hits runs that repeat across reviews) and event encoding (``json.dumps(asdict())``
-vs ``to_json_bytes``). Prints a table and writes JSON (``--json``).
+segmentation (``jieba.Tokenizer.lcut`` vs ``stream.segmenter``, jieba-rs: it may break an
+exact route tie the other way, so items may differ within ``SEGMENT_TOLERANCE``) and event
+encoding (``json.dumps(asdict())`` vs ``to_json_bytes``). Prints a table and writes JSON
+(``--json``); exits 1 when a stage's outputs differ beyond its tolerance.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from stream.replay import EventFactory, cycle_sources, read_corpus
 from stream.rows import ClassifiedReview, build_sentiment_event
 from stream.segmenter import Segmenter
 from stream.validation import ValidReview, parse_review
+
+# Share of texts whose tokens may differ from jieba's: exact ties (stream/segmenter.py).
+SEGMENT_TOLERANCE = 0.0002
 
 
 @dataclass(frozen=True)
@@ -54,17 +58,26 @@ def best_of(rounds: int, work: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def stage(
-    name: str, count: int, rounds: int, before: Callable[[], Any], after: Callable[[], Any]
+    name: str,
+    count: int,
+    rounds: int,
+    before: Callable[[], Any],
+    after: Callable[[], Any],
+    tolerance: float = 0.0,
 ) -> dict[str, Any]:
+    """Both paths timed; ``differing``: items whose outputs differ (``tolerance``: the
+    share allowed)."""
     old_s, old = best_of(rounds, before)
     new_s, new = best_of(rounds, after)
+    differing = sum(a != b for a, b in zip(old, new, strict=True))
     return {
         "stage": name,
         "items": count,
         "before_us": 1e6 * old_s / count,
         "after_us": 1e6 * new_s / count,
         "speedup": old_s / new_s,
-        "same_output": old == new,
+        "differing": differing,
+        "within_tolerance": differing <= tolerance * count,
     }
 
 
@@ -98,15 +111,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     valid = [r for r in (parse_review(v, **options) for v in raw) if isinstance(r, ValidReview)]
 
     keywords = Keywords.load()
+    reference = keywords.reference_tokenizer
     texts = list(dict.fromkeys(clean_text(s.text) for s in read_corpus(SHIPPED_CORPUS)))
     texts = [text for text in texts if text][: args.events]
     rows.append(
         stage(
             "segment (jieba, HMM on)",
             len(texts),
-            1,  # a second round would find every run in the cache
-            lambda: [keywords.tokenizer.lcut(text, HMM=True) for text in texts],
-            lambda: segment_all(Segmenter(keywords.tokenizer), texts),  # cold caches
+            args.rounds,
+            lambda: [reference.lcut(text, HMM=True) for text in texts],
+            lambda: segment_all(keywords.segmenter, texts),
+            tolerance=SEGMENT_TOLERANCE,
         )
     )
 
@@ -139,11 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
 
-    print(f"{'stage':<34} {'items':>6} {'before µs':>10} {'after µs':>10} {'ratio':>6}  same")
+    print(f"{'stage':<34} {'items':>6} {'before µs':>10} {'after µs':>10} {'ratio':>6}  differ")
     for row in rows:
         print(
             f"{row['stage']:<34} {row['items']:>6} {row['before_us']:>10.1f} "
-            f"{row['after_us']:>10.1f} {row['speedup']:>5.2f}x  {row['same_output']}"
+            f"{row['after_us']:>10.1f} {row['speedup']:>5.2f}x  {row['differing']}"
+            + ("" if row["within_tolerance"] else " (beyond tolerance)")
         )
     before = sum(row["before_us"] for row in rows)
     after = sum(row["after_us"] for row in rows)
@@ -154,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"per 256-review batch: {before * 256 / 1000:.1f} ms -> {after * 256 / 1000:.1f} ms")
     if args.json:
         args.json.write_text(json.dumps({"stages": rows, "before_us": before, "after_us": after}))
-    return 0 if all(row["same_output"] for row in rows) else 1
+    return 0 if all(row["within_tolerance"] for row in rows) else 1
 
 
 if __name__ == "__main__":

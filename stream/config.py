@@ -144,7 +144,7 @@ class BatchConfig(ConfigSection):
         "process",
         description="Where jieba segments and the complaint lexicon is searched: 'process' "
         "(a child process of the worker, started while it joins the group, replaced if it "
-        "dies: off the worker's GIL, about 15% more reviews/s for about 60 MB more memory) or "
+        "dies: off the worker's GIL, about 9% more reviews/s for about 120 MB more memory) or "
         "'thread' (a thread of the worker: less memory, no child process).",
     )
     max_future_skew_s: float = Field(

@@ -1,10 +1,12 @@
 """Segmentation, keywords and complaint terms for one cleaned review. Pure once loaded.
 
 ``Keywords.load()`` reads the stopword list and the curated complaint lexicon from
-``stream/resources/`` and prepares a private jieba tokenizer that knows every complaint
-variant as a word; ``Keywords.extract(text)`` then has no side effects beyond its caches.
-Segmentation is jieba's precise mode with HMM, computed by ``stream.segmenter`` (the same
-tokens, faster; HMM off would change 44% of the corpus's keyword lists, so it stays on).
+``stream/resources/`` and prepares a segmenter that knows every complaint variant as a word;
+``Keywords.extract(text)`` then has no side effects.
+Segmentation is jieba's precise mode with HMM, computed by ``stream.segmenter`` through
+jieba-rs (jieba's tokens but for exact ties, measured there; HMM off would change 44% of the
+corpus's keyword lists, so it stays on). jieba itself is only the reference the tests and
+``bench.overhead`` compare against (:meth:`Keywords.reference_tokenizer`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import jieba
@@ -28,6 +31,8 @@ COMPLAINT_LEXICON_FILE = RESOURCES / "complaint_lexicon.txt"
 NEGATORS = ("没有", "不会", "不是", "并不", "不", "没", "无", "未", "别")
 _WORDLIKE = re.compile(r"[\w\u4e00-\u9fff]")
 _ONLY_DIGITS = re.compile(r"^[\d.,%]+$")
+# jieba frequency of a complaint variant added as a word: high enough to win its route.
+VARIANT_FREQ = 2000
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,8 @@ def _negated(text: str, start: int, variant: str) -> bool:
 
 
 class Keywords:
-    """Loaded stopwords + complaint lexicon + a private jieba tokenizer."""
+    """Loaded stopwords + complaint lexicon + a segmenter that knows every complaint variant
+    as a word."""
 
     def __init__(
         self,
@@ -125,12 +131,18 @@ class Keywords:
         self._by_first: dict[str, list[int]] = {}
         for index, (variant, _) in enumerate(self.variants):
             self._by_first.setdefault(variant[0], []).append(index)
+        self.segmenter = Segmenter((variant, VARIANT_FREQ) for variant, _ in self.variants)
+
+    @cached_property
+    def reference_tokenizer(self) -> jieba.Tokenizer:
+        """jieba itself with the same words added: what :attr:`segmenter` is measured
+        against (tests, ``bench.overhead``). Built on first use (half a second, ~100 MB)."""
         jieba.setLogLevel(logging.WARNING)
-        self.tokenizer = jieba.Tokenizer()
-        self.tokenizer.initialize()
+        tokenizer = jieba.Tokenizer()
+        tokenizer.initialize()
         for variant, _ in self.variants:
-            self.tokenizer.add_word(variant, freq=2000)
-        self.segmenter = Segmenter(self.tokenizer)  # after the last add_word
+            tokenizer.add_word(variant, freq=VARIANT_FREQ)
+        return tokenizer
 
     @classmethod
     def load(

@@ -1,7 +1,8 @@
 """Where a batch's keywords are extracted (jieba + the complaint lexicon): on a thread of the
 worker, or in a child process of its own (``keywords-executor``).
 
-Segmentation is pure Python: on a thread it holds the worker's GIL about 130 µs per review,
+Extraction holds the GIL throughout (jieba-rs does not release it, and the keyword
+selection and complaint search are Python): about 35 µs per review on a thread of the worker,
 time the event loop and the model's lexical half spend waiting. In a child process it runs
 beside them on its own interpreter. Either way it is one executor for one resource: a
 one-thread pool, or a one-process pool (spawned, never forked: the worker has threads) whose

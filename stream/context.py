@@ -18,6 +18,7 @@ from typing import Any
 
 from stream.config import WorkerConfig
 from stream.health import Heartbeat
+from stream.heap import HeapFreezer
 from stream.kafka import ConsumerLag
 from stream.metrics import Metrics
 from stream.pipeline.exits import Stop, hard_stop
@@ -67,6 +68,7 @@ class WorkerContext:
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
     lag: dict[int, ConsumerLag] = field(default_factory=dict)
     startup: Startup = field(default_factory=Startup)  # no parts: built whole, ready
+    heap: HeapFreezer = field(default_factory=HeapFreezer)  # frozen once started
     model_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("model"))
     predict_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("predict"))
     lag_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("lag"))
@@ -126,6 +128,7 @@ class WorkerContext:
                 metrics,
                 model_name=config.model.model_name,
                 shadow=context.shadow,
+                heap=context.heap,
             )
         context.startup = Startup(stop=context.stop)
         return context

@@ -46,7 +46,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "stream.health",
         ),
     ),
-    ("adapters", ("stream.kafka", "stream.sink", "stream.metrics", "stream.data_dir")),
+    (
+        "adapters",
+        ("stream.kafka", "stream.sink", "stream.metrics", "stream.data_dir", "stream.heap"),
+    ),
     ("training", ("training",)),
     (
         "features",

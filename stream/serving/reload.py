@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from stream.config import ModelConfig, ServingConfig
+from stream.heap import HeapFreezer
 from stream.metrics import Metrics
 from stream.serving.holder import ModelHolder, Predictor, Refusal
 from stream.serving.loader import ModelRefused, load_checked
@@ -181,6 +182,7 @@ class Reloader:
         *,
         model_name: str,
         shadow: ShadowRunner | None = None,
+        heap: HeapFreezer | None = None,
     ) -> None:
         self.holder = holder
         self.watcher = watcher
@@ -188,22 +190,39 @@ class Reloader:
         self.metrics = metrics
         self.model_name = model_name
         self.shadow = shadow
+        self.heap = heap
 
     async def poll(self) -> Changes:
-        """One look at the registry; returns what was applied."""
+        """One look at the registry; returns what was applied. Models that left, now or at
+        an earlier poll, are then let go of the frozen heap (``stream.heap``)."""
         served = self.holder.current.version
         active = self.shadow.active() if self.shadow else None
         loop = asyncio.get_running_loop()
         changes = await loop.run_in_executor(self.executor, self.watcher.check, served, active)
         self.apply(changes)
+        if self.heap is not None:
+            self.heap.settle()
         return changes
 
     def apply(self, changes: Changes) -> None:
         """Swap, refuse, start or stop, on the event loop."""
+        before = self._models()
         if changes.served is not None:
             self._apply_served(changes.served)
         if changes.shadow is not None and self.shadow is not None:
             self._apply_shadow(changes.shadow)
+        if self.heap is not None:
+            after = {id(model) for model in self._models()}
+            for model in before:
+                if id(model) not in after:
+                    self.heap.released(model)
+
+    def _models(self) -> list[Predictor]:
+        """The served model and the shadow candidate's, if any."""
+        models = [self.holder.current]
+        if self.shadow is not None and self.shadow.candidate is not None:
+            models.append(self.shadow.candidate.model)
+        return models
 
     def _apply_served(self, served: Served) -> None:
         if served.model is not None:

@@ -16,9 +16,10 @@ or an embedded chdb directory (``embedded``), it measures, side by side:
   read every 50 ms until the first row (cold start to the 50 ms), then every 250 ms: a
   scrape costs its event loop milliseconds, and 20 a second took about 8% of it, where
   Prometheus scrapes every 15 s; the last row is seen at most 250 ms late, which can only
-  understate the rate (by about 1% at the default backlog). The default backlog is 20,000
-  events, about 19 batches: at 5,000 (about 5 batches) counting the first batch overstated
-  the rate by about a quarter, and two full runs differed by 17%;
+  understate the rate (by about 2% at the default backlog). The default backlog is 40,000
+  events, about 10 batches of the default 4,096: at 5 batches counting the first batch
+  overstated the rate by about a quarter, and two full runs differed by 17% (side by side,
+  40,000 and 80,000 events gave the same rate within the noise);
 - **per event**: the same worker and model with ``batch-size 1`` over ``--per-event-events``,
   and the end-to-end rate's ratio to it;
 - **latency at offered rates**: on the backlog's worker, once it is idle, a paced producer
@@ -117,7 +118,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.stream", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--events", type=int, default=20000, help="backlog size [20000]")
+    parser.add_argument("--events", type=int, default=40000, help="backlog size [40000]")
     parser.add_argument(
         "--per-event-events", type=int, default=400, help="reviews for the batch-1 run [400]"
     )

@@ -136,7 +136,7 @@ class Keywords:
     @cached_property
     def reference_tokenizer(self) -> jieba.Tokenizer:
         """jieba itself with the same words added: what :attr:`segmenter` is measured
-        against (tests, ``bench.overhead``). Built on first use (half a second, ~100 MB)."""
+        against (tests, ``bench.overhead``). Built on first use (half a second, ~70 MB)."""
         jieba.setLogLevel(logging.WARNING)
         tokenizer = jieba.Tokenizer()
         tokenizer.initialize()

@@ -191,11 +191,11 @@ class BatchChain:
             )
 
     async def _take(self, key: int, messages: Sequence[Incoming], ack: Ack | None) -> None:
-        triage = Triage(parts=[list(messages)])
+        triage = Triage(rest=list(messages))
         if self.poison is not None:
             triage = await self.poison.triage(messages)
         settle = partial(self._settle, key, ack)
-        if triage.suspects:
+        if triage.suspect_parts:
             await self._alone(key, messages, triage)
             self.window.add(describe_positions(messages), _nothing(), settle)
             return

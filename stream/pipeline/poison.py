@@ -89,13 +89,22 @@ class InflightMarker:
 
 @dataclass(frozen=True)
 class Triage:
-    """A batch split by crash history: suspects go alone or in small groups (the first
-    parts), the rest go together (the last part), and the ``poison`` among the rest (crash
-    count per position) are dead-lettered unread."""
+    """A batch split by crash history: the suspects' parts (each alone or in a small
+    group) go first, then the rest together; the ``poison`` among the rest (crash count per
+    position) are dead-lettered unread."""
 
     poison: dict[Position, int] = field(default_factory=dict)
-    parts: list[list[Incoming]] = field(default_factory=list)
-    suspects: int = 0  # messages in the first parts, alone or in a small group
+    suspect_parts: list[list[Incoming]] = field(default_factory=list)
+    rest: list[Incoming] = field(default_factory=list)
+
+    @property
+    def parts(self) -> list[list[Incoming]]:
+        """What goes through, part by part, in order."""
+        return self.suspect_parts + ([self.rest] if self.rest else [])
+
+    @property
+    def suspects(self) -> list[Incoming]:
+        return [message for part in self.suspect_parts for message in part]
 
 
 def triage_by_crashes(
@@ -109,21 +118,24 @@ def triage_by_crashes(
       one crash on each member, which leaves every member below the limit: next time they go
       alone (or in smaller groups), so no bystander is dead-lettered for a neighbour.
     """
-
-    def crashes(message: Incoming) -> int:
-        return counts.get(position(message), 0)
-
-    poison = {position(m): crashes(m) for m in messages if crashes(m) >= limit}
-    alone = [[m] for m in messages if 0 < crashes(m) == limit - 1]
-    grouped = [m for m in messages if 0 < crashes(m) < limit - 1]
+    poison: dict[Position, int] = {}
+    alone: list[list[Incoming]] = []
+    grouped: list[Incoming] = []
+    rest: list[Incoming] = []
+    for message in messages:
+        crashes = counts.get(position(message), 0)
+        if crashes >= limit:
+            poison[position(message)] = crashes
+            rest.append(message)
+        elif crashes == 0:
+            rest.append(message)
+        elif crashes == limit - 1:
+            alone.append([message])
+        else:
+            grouped.append(message)
     size = math.isqrt(len(grouped) - 1) + 1 if grouped else 1  # ceil(sqrt(n))
     groups = [grouped[start : start + size] for start in range(0, len(grouped), size)]
-    rest = [m for m in messages if crashes(m) == 0 or crashes(m) >= limit]
-    return Triage(
-        poison=poison,
-        parts=alone + groups + ([rest] if rest else []),
-        suspects=len(alone) + len(grouped),
-    )
+    return Triage(poison=poison, suspect_parts=alone + groups, rest=rest)
 
 
 class PoisonGuard:
@@ -187,7 +199,7 @@ class PoisonGuard:
             counts = await self._run(self.ledger.counts, [position(m) for m in messages])
         except Exception as exc:
             log.warning("crash history unavailable, batch goes on without it: %s", exc)
-            return Triage(parts=[list(messages)])
+            return Triage(rest=list(messages))
         assert isinstance(counts, dict)
         triage = triage_by_crashes(messages, counts, self.limit)
         for (topic, partition, offset), crashes in triage.poison.items():
@@ -199,8 +211,8 @@ class PoisonGuard:
                 crashes,
                 self.limit,
             )
-        if triage.suspects:
-            suspects = [m for m in messages if 0 < counts.get(position(m), 0) < self.limit]
+        suspects = triage.suspects
+        if suspects:
             log.warning(
                 "%d message(s) were in hand at an earlier crash; they go first, alone or in "
                 "small groups: %s",

@@ -6,7 +6,7 @@ the current one, with the ratio, and a check that both give the same output.
 
 Stages: validation (``parse_review`` with ``jsonschema`` alone vs the compiled schema check),
 segmentation (``jieba.Tokenizer.lcut`` vs ``stream.segmenter``, jieba-rs: it may break an
-exact route tie the other way, so items may differ within ``SEGMENT_TOLERANCE``) and event
+exact route tie the other way, so items may differ within ``TIE_TOLERANCE``) and event
 encoding (``json.dumps(asdict())`` vs ``to_json_bytes``). Prints a table and writes JSON
 (``--json``); exits 1 when a stage's outputs differ beyond its tolerance.
 """
@@ -29,11 +29,8 @@ from stream.events import to_json_bytes
 from stream.keywords import Keywords
 from stream.replay import EventFactory, cycle_sources, read_corpus
 from stream.rows import ClassifiedReview, build_sentiment_event
-from stream.segmenter import Segmenter
+from stream.segmenter import TIE_TOLERANCE, Segmenter
 from stream.validation import ValidReview, parse_review
-
-# Share of texts whose tokens may differ from jieba's: exact ties (stream/segmenter.py).
-SEGMENT_TOLERANCE = 0.0002
 
 
 @dataclass(frozen=True)
@@ -121,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.rounds,
             lambda: [reference.lcut(text, HMM=True) for text in texts],
             lambda: segment_all(keywords.segmenter, texts),
-            tolerance=SEGMENT_TOLERANCE,
+            tolerance=TIE_TOLERANCE,
         )
     )
 

@@ -12,6 +12,7 @@ from model.corpus import SHIPPED_CORPUS
 from model.text import clean_text
 from stream.keywords import Keywords, segment, select_keywords
 from stream.replay import read_corpus
+from stream.segmenter import TIE_TOLERANCE
 
 SPECIAL = [
     "",
@@ -97,7 +98,7 @@ def test_the_corpus_differs_only_in_exact_ties_within_the_stated_tolerance(
         selected = select_keywords(segment(text, keywords.segmenter), keywords.stopwords, 10)
         expected = select_keywords(segment(text, reference), keywords.stopwords, 10)
         keyword_lists += selected != expected
-    assert differing <= 0.0002 * len(texts), differing
+    assert differing <= TIE_TOLERANCE * len(texts), differing
     assert keyword_lists <= 0.00005 * len(texts), keyword_lists
 
 

@@ -147,6 +147,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="the worker's keywords-executor [its default]",
     )
+    parser.add_argument(
+        "--model-executor",
+        choices=("process", "thread"),
+        default=None,
+        help="the worker's model-executor [its default]",
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument(
         "--quick",
@@ -223,6 +229,8 @@ def make_config(
         overrides.setdefault("batch_size", args.batch_size)
     if args.keywords_executor is not None:
         overrides.setdefault("keywords_executor", args.keywords_executor)
+    if args.model_executor is not None:
+        overrides.setdefault("model_executor", args.model_executor)
     if args.max_inflight_batches is not None:
         overrides.setdefault("max_inflight_batches", args.max_inflight_batches)
     overrides.setdefault("worker_data_dir", Path(tempfile.mkdtemp(prefix="worker-", dir=root)))
@@ -246,6 +254,7 @@ def settings_of(config: WorkerConfig, args: argparse.Namespace) -> dict[str, Any
         "model_max_length": config.model.model_max_length,
         "model_token_budget": config.model.model_token_budget,
         "keywords_executor": config.batch.keywords_executor,
+        "model_executor": config.batch.model_executor,
         "max_inflight_batches": config.batch.max_inflight_batches,
         "events": args.events,
         "malformed_share": args.malformed_share,

@@ -140,7 +140,7 @@ def build_chain(
             Classify(
                 context.models,
                 context.terms,
-                model_executor=context.model_executor,
+                run_model=context.inference,
                 metrics=metrics,
                 shadow=context.shadow,
             ),

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from stream.config import WorkerConfig
@@ -23,6 +24,7 @@ from stream.kafka import ConsumerLag
 from stream.metrics import Metrics
 from stream.pipeline.exits import Stop, hard_stop
 from stream.pipeline.extraction import KeywordsExtraction, KeywordsOnThread, KeywordsProcess
+from stream.pipeline.inference import ModelExecution, ModelOnThread, ModelProcess
 from stream.pipeline.steps import ReviewWriter
 from stream.serving.holder import ModelHolder, Predictor
 from stream.serving.reload import RegistryWatcher, Reloader, model_info
@@ -40,9 +42,9 @@ def _one_thread(name: str) -> ThreadPoolExecutor:
 @dataclass
 class WorkerContext:
     """Everything the agent and the web pages share. ``clickhouse`` is used only on
-    ``clickhouse_executor``, the served model (``models.current``) only on
-    ``model_executor``, jieba only where ``terms`` runs it (its one thread, or its child
-    process); models are
+    ``clickhouse_executor``; batches are classified where ``inference`` runs the served
+    model (``models.current``: on ``model_executor``, or in the model's child process); jieba
+    only where ``terms`` runs it (its one thread, or its child process); models are
     loaded on ``loader_executor``; the shadow candidate runs on the shadow's own thread.
     ``POST /predict`` scores on ``predict_executor``, only while the agent holds no batch
     (the stream first); the consumer-lag probe runs on ``lag_executor``. The agent
@@ -77,12 +79,18 @@ class WorkerContext:
     )
     loader_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("model-loader"))
     ledger_executor: ThreadPoolExecutor = field(default_factory=lambda: _one_thread("crash-ledger"))
+    inference: ModelExecution | None = None  # None: on model_executor
+
+    def __post_init__(self) -> None:
+        if self.inference is None:
+            self.inference = ModelOnThread(self.model_executor)
 
     @classmethod
     def create(cls, config: WorkerConfig) -> WorkerContext:
         """The context, at once, its resources not prepared yet: build the app on it, then
         call :meth:`prepare` (the resources' work then overlaps Faust's start, not the
         imports and app building before it, which hold the GIL too)."""
+        from stream.serving.loader import load_options
         from stream.sink.connection import connect
         from stream.sink.proxies import LazyClickHouse
         from stream.sink.shadow import ShadowStore
@@ -119,11 +127,18 @@ class WorkerContext:
             ),
             shadow_clickhouse=shadow_clickhouse,
             ledger_clickhouse=LazyClickHouse(lambda: connect(config.clickhouse)),
+            inference=(
+                ModelProcess(
+                    load_options(config.model), restarted=metrics.model_process_restarts.inc
+                )
+                if config.batch.model_executor == "process"
+                else None
+            ),
         )
         if serving.model_reload_interval_s:
             context.reloader = Reloader(
                 context.models,
-                RegistryWatcher(config.model, serving),
+                RegistryWatcher(config.model, serving, warm=context.warm_model),
                 context.loader_executor,
                 metrics,
                 model_name=config.model.model_name,
@@ -142,6 +157,8 @@ class WorkerContext:
             ("clickhouse", self.clickhouse_executor, lambda: prepare_clickhouse(self, migrate)),
             ("model", self.loader_executor, lambda: prepare_model(self)),
         ]
+        if isinstance(self.inference, ModelProcess):  # loads what the loader thread will
+            self.startup.watch("model-process", self.inference.start(served_directory(self.config)))
         if isinstance(self.terms, KeywordsProcess):
             self.startup.watch("keywords", self.terms.start())
         else:  # jieba on its thread: one more step, after the others
@@ -154,6 +171,8 @@ class WorkerContext:
         self.loader_executor.shutdown(wait=True, cancel_futures=True)
         self.predict_executor.shutdown(wait=True, cancel_futures=True)
         self.lag_executor.shutdown(wait=True, cancel_futures=True)
+        assert self.inference is not None
+        self.inference.close()
         self.model_executor.shutdown(wait=True)
         self.terms.close()
         self.clickhouse_executor.shutdown(wait=True)
@@ -163,6 +182,24 @@ class WorkerContext:
             self.ledger_clickhouse.close()
         if self.shadow_clickhouse is not None:
             self.shadow_clickhouse.close()
+
+    def warm_model(self, directory: Path) -> None:
+        """Before a reload swaps in the model loaded from ``directory`` (on the loader
+        thread): have the model process load it too, so no batch waits for that."""
+        if isinstance(self.inference, ModelProcess):
+            self.inference.load(directory)
+
+
+def served_directory(config: WorkerConfig) -> Path | None:
+    """The directory the served model will be loaded from, or None if the registry does not
+    name one (the model's own loading then refuses it, and says why)."""
+    from model.registry import resolve_model_dir
+
+    model = config.model
+    try:
+        return resolve_model_dir(model.model_registry, model.model_name, model.model_version)
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def prepare_clickhouse(context: WorkerContext, migrate: bool) -> None:

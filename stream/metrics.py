@@ -122,6 +122,11 @@ class Metrics:
             "Keyword child processes started in place of one that died (its batch is retried).",
             registry=r,
         )
+        self.model_process_restarts = Counter(
+            f"{PREFIX}_model_process_restarts",
+            "Model child processes started in place of one that died (its batch is retried).",
+            registry=r,
+        )
         self.dead_letter_share = Gauge(
             f"{PREFIX}_dead_letter_share",
             "Share of the DLQ-limit window that was dead-lettered.",

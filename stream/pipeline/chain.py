@@ -30,9 +30,10 @@ from stream.validation import ValidReview
 log = logging.getLogger(__name__)
 
 IN_PROCESS_STEP = "model"
-"""The retried step that runs in this process: when it fails on every attempt, the input in
-hand is the likely cause (the model was canaried when loaded), so it counts as a crash for
-the poison guard; a sink that stays down (ClickHouse, the broker) does not."""
+"""The retried step that runs in this worker (on its model thread, or in its model and keywords
+child processes): when it fails on every attempt, the input in hand is the likely cause (the
+model was canaried when loaded), so it counts as a crash for the poison guard; a sink that
+stays down (ClickHouse, the broker) does not."""
 
 Ack = Callable[[], Awaitable[None]]
 """Acks a batch's input messages (the agent's Faust acks); awaited once, in take order."""

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from model.cputime import ThreadCpu
 from model.text import clean_text
@@ -25,6 +25,7 @@ from stream.events import DeadLetter, to_json_bytes
 from stream.kafka import Outgoing
 from stream.metrics import Charged, Metrics
 from stream.pipeline.extraction import Extracted
+from stream.pipeline.inference import ModelRunner
 from stream.rows import ClassifiedReview, ReviewRow, build_review_row, build_sentiment_event
 from stream.serving.holder import Predictor
 from stream.validation import InvalidEvent, ValidReview, parse_review
@@ -214,8 +215,8 @@ class PublishDeadLetters:
 
 
 class Classify:
-    """jieba (``terms``: its thread or its child process) and one model call on the model
-    thread, side by side (the forward pass releases the GIL, so the two overlap); one
+    """jieba (``terms``: its thread or its child process) and one model call (``run_model``:
+    the model thread or the model's child process), side by side; one
     :class:`ClassifiedReview` per review.
 
     The model is taken from ``models`` once per batch: the whole batch is classified by one
@@ -227,27 +228,25 @@ class Classify:
         models: ModelSource,
         terms: TermsSource,
         *,
-        model_executor: Executor,
+        run_model: ModelRunner,
         metrics: Metrics,
         shadow: ShadowOffer | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.models = models
         self.terms = terms
-        self.model_executor = model_executor
+        self.run_model = run_model
         self.metrics = metrics
         self.shadow = shadow
         self.clock = clock
 
     async def __call__(self, valid: Sequence[ValidReview]) -> list[ClassifiedReview]:
-        loop = asyncio.get_running_loop()
         model = self.models.current  # one model, one version, for the whole batch
         texts = [review.clean_text for review in valid]
-        cpu = ThreadCpu()  # tokenize and forward, on the model thread; segment where it ran
+        cpu = ThreadCpu()  # tokenize and forward, and segment, where each ran
         started = time.perf_counter()
         (terms, segment_seconds), (predictions, model_seconds) = await asyncio.gather(
-            self.terms(texts),
-            loop.run_in_executor(self.model_executor, _timed, model.predict_cleaned, texts, cpu),
+            self.terms(texts), self.run_model(model, texts, cpu)
         )
         self.metrics.model_latency.observe(time.perf_counter() - started)
         cpu.add("segment", segment_seconds)
@@ -270,17 +269,6 @@ class Classify:
             except Exception:  # the shadow is never on the batch's critical path
                 log.exception("shadow offer failed; the batch goes on without it")
         return classified
-
-
-def _timed(
-    predict: Callable[[Sequence[str], ThreadCpu], list[Any]],
-    texts: Sequence[str],
-    cpu: ThreadCpu,
-) -> tuple:
-    """``predict(texts, cpu)`` and the seconds it took, measured on the thread that runs it."""
-    started = time.perf_counter()
-    predictions = predict(texts, cpu)
-    return predictions, time.perf_counter() - started
 
 
 class PublishSentiments:

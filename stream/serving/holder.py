@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from model.cputime import ThreadCpu
@@ -25,6 +26,7 @@ class Predictor(Protocol):
 
     version: str
     runtime: str
+    directory: Path  # where it was loaded from (the model process loads it there again)
 
     def predict_cleaned(self, texts: Sequence[str], cpu: ThreadCpu | None = None) -> list[Any]:
         """One prediction per text that already went through ``model.text.clean_text``; with

@@ -7,7 +7,7 @@ serves batches; the ``shadow`` commands call it to check a version before pointi
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stream.config import ModelConfig
 from stream.serving.canary import CanaryFailed, run_canary
@@ -28,6 +28,17 @@ class ModelRefused(RuntimeError):
         self.reason = reason
 
 
+def load_options(config: ModelConfig, *, threads: int | None = None) -> dict[str, Any]:
+    """``SentimentModel.load``'s settings from ``config`` (``threads`` overrides
+    ``model_threads``): the worker's model and the model process's copy load alike."""
+    return {
+        "max_length": config.model_max_length,
+        "threads": threads or config.model_threads,
+        "runtime": config.model_runtime,
+        "token_budget": config.model_token_budget,
+    }
+
+
 def load_checked(
     config: ModelConfig, version: str, *, tolerance: float, threads: int | None = None
 ) -> SentimentModel:
@@ -43,13 +54,7 @@ def load_checked(
         raise ModelRefused(version, str(exc)) from exc
     resolved = directory.name
     try:
-        model = SentimentModel.load(
-            directory,
-            max_length=config.model_max_length,
-            threads=threads or config.model_threads,
-            runtime=config.model_runtime,
-            token_budget=config.model_token_budget,
-        )
+        model = SentimentModel.load(directory, **load_options(config, threads=threads))
     except Exception as exc:
         reason = f"cannot load {directory}: {type(exc).__name__}: {exc}"
         raise ModelRefused(resolved, reason[:_REASON_CHARS]) from exc

@@ -71,6 +71,7 @@ class RegistryWatcher:
         serving: ServingConfig,
         *,
         loader: Loader | None = None,
+        warm: Callable[[Path], None] | None = None,
     ) -> None:
         self.registry = Path(model.model_registry)
         self.name = model.model_name
@@ -83,6 +84,9 @@ class RegistryWatcher:
             )
         )
         self._refused: dict[tuple[str, str], tuple[Signature, Refusal]] = {}
+        # Called with a new served model's directory before it is handed over for the swap
+        # (the model process loads it too): slow work stays on this thread.
+        self._warm = warm
 
     def check(self, served_version: str, shadow: tuple[str, float] | None) -> Changes:
         """What to change, given the served version and the shadow (version, share)."""
@@ -110,6 +114,11 @@ class RegistryWatcher:
         except ModelRefused as exc:
             return self._refuse("served", version, directory, exc.reason, Served)
         self._refused.pop(("served", version), None)
+        if self._warm is not None:
+            try:
+                self._warm(model.directory)
+            except Exception:  # the first batch on it loads it instead
+                log.exception("could not load model %s in the model process ahead", version)
         return Served(model=model)
 
     def _check_shadow(self, served_version: str, active: tuple[str, float] | None) -> Shadow | None:

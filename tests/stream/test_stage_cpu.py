@@ -16,6 +16,7 @@ from stream.config import BatchConfig
 from stream.keywords import Keywords
 from stream.metrics import STAGES, Charged, Metrics, read_samples
 from stream.pipeline.extraction import KeywordsOnThread
+from stream.pipeline.inference import ModelOnThread
 from stream.pipeline.steps import Classify, PublishSentiments, StoreRows, Validate
 from stream.serving.holder import ModelHolder
 from tests.stream.pipeline.fakes import FakeModel, FakeSender, FakeStore, incoming, review_bytes
@@ -110,7 +111,7 @@ def test_the_steps_charge_their_stages() -> None:
         classify = Classify(
             ModelHolder(FakeModel(), follows_current=True),
             KeywordsOnThread(Keywords.load(), keywords_thread),
-            model_executor=model_thread,
+            run_model=ModelOnThread(model_thread),
             metrics=metrics,
             clock=lambda: NOW,
         )

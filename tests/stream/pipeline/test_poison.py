@@ -21,6 +21,7 @@ from stream.pipeline.chain import BatchChain
 from stream.pipeline.dlq_state import DlqWindowFile
 from stream.pipeline.exits import EXIT_BATCH_ERROR, EXIT_DLQ_LIMIT, EXIT_SINK_DOWN
 from stream.pipeline.extraction import KeywordsOnThread
+from stream.pipeline.inference import ModelOnThread
 from stream.pipeline.poison import (
     InflightMarker,
     PoisonGuard,
@@ -79,7 +80,7 @@ class Worker:
         classify = Classify(
             ModelHolder(BombModel(), follows_current=True),
             KeywordsOnThread(keywords, self.executor),
-            model_executor=self.executor,
+            run_model=ModelOnThread(self.executor),
             metrics=metrics,
             clock=lambda: NOW,
         )

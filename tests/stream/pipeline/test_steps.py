@@ -13,6 +13,7 @@ from stream.config import BatchConfig
 from stream.keywords import Keywords
 from stream.metrics import Metrics
 from stream.pipeline.extraction import KeywordsOnThread
+from stream.pipeline.inference import ModelOnThread
 from stream.pipeline.steps import (
     Classify,
     DlqLimitExceeded,
@@ -46,7 +47,7 @@ def classify(keywords, executor, model=None, shadow=None) -> Classify:
     return Classify(
         ModelHolder(model or FakeModel(), follows_current=True),
         KeywordsOnThread(keywords, executor),
-        model_executor=executor,
+        run_model=ModelOnThread(executor),
         metrics=Metrics(),
         shadow=shadow,
         clock=lambda: NOW,

@@ -42,7 +42,7 @@ def review(rating: int | None = 2) -> ValidReview:
     return result
 
 
-TERMS = ReviewTerms(tokens=["漏水", "了"], keywords=["漏水", "退货"], complaint_keywords=["漏水"])
+TERMS = ReviewTerms(keywords=["漏水", "退货"], complaint_keywords=["漏水"])
 NEGATIVE = FakePrediction("negative", 0.9, {"negative": 0.9, "neutral": 0.06, "positive": 0.04})
 PROCESSED = datetime(2026, 11, 27, 5, 2, 0, 999_000, tzinfo=UTC)
 

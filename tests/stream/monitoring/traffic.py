@@ -56,7 +56,7 @@ def review_row(
     return build_review_row(
         ClassifiedReview.of(
             review,
-            ReviewTerms(tokens=[], keywords=[], complaint_keywords=[]),
+            ReviewTerms(keywords=[], complaint_keywords=[]),
             prediction,
             model_version=model_version,
             processed_at=created_at,

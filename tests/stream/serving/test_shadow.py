@@ -36,7 +36,7 @@ def classified(ids: range, **fields) -> list[ClassifiedReview]:
         parse_review(review_bytes(i, **fields), max_text_chars=100, max_event_bytes=10_000)
         for i in ids
     ]
-    terms = ReviewTerms([], [], [])
+    terms = ReviewTerms([], [])
     return [
         ClassifiedReview.of(r, terms, FakePrediction(), model_version="fake-1", processed_at=NOW)
         for r in reviews

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from stream.heap import HeapFreezer
+from stream.heap import FULL_COLLECTION_EVERY, HeapFreezer
 
 
 class Model:
@@ -21,14 +21,19 @@ class Model:
 
 @pytest.fixture
 def heap() -> Iterator[HeapFreezer]:
+    thresholds = gc.get_threshold()
     yield HeapFreezer()
     gc.unfreeze()  # the test process's collector as it was
+    gc.set_threshold(*thresholds)
 
 
 def test_freezing_takes_the_heap_out_of_the_collectors_generations(heap: HeapFreezer) -> None:
+    young, middle, _ = gc.get_threshold()
     frozen = heap.freeze()
     assert frozen == gc.get_freeze_count() > 1000
     assert sum(gc.get_count()) < 1000  # what the next collections walk: new objects only
+    # Full collections spaced out; the young and middle generations' thresholds unchanged.
+    assert gc.get_threshold() == (young, middle, FULL_COLLECTION_EVERY)
 
 
 def test_a_frozen_model_in_a_cycle_outlives_its_last_reference_until_settled(

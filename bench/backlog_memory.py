@@ -4,10 +4,10 @@ Starts a scratch Tansu broker and clickhouse-server, puts N replayed reviews on 
 topic, then starts ``reviewpulse worker`` (server backend) and samples its resident memory
 (/proc) every 0.25 s until every review is stored or ``--max-seconds`` pass. Each entry of
 ``--buffers`` is one run with that Faust stream buffer (``stream-buffer-maxsize``; the
-project default is 1024, Faust's own 4096) and ``--fetch-bytes`` per partition. Prints a
+project default is 4096, as Faust's own) and ``--fetch-bytes`` per partition. Prints a
 table (max RSS, RSS after start-up, reviews stored, reviews/s) and, with --json, writes it.
 
-    .venv/bin/python -m bench.backlog_memory --events 200000 --buffers 1024
+    .venv/bin/python -m bench.backlog_memory --events 200000 --buffers 1024,4096
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def run(config: WorkerConfig, events: int, root: Path, max_seconds: float) -> di
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--buffers", default="1024", help="comma-separated stream buffer sizes")
+    parser.add_argument("--buffers", default="4096", help="comma-separated stream buffer sizes")
     parser.add_argument("--fetch-bytes", type=int, default=1_048_576)
     parser.add_argument("--max-seconds", type=float, default=600.0)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")

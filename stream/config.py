@@ -61,10 +61,12 @@ class KafkaConfig(ConfigSection):
     heartbeat_interval_s: float = Field(1.0, gt=0, description="Consumer heartbeat interval.")
     commit_interval_s: float = Field(1.0, gt=0, description="How often acked offsets commit.")
     stream_buffer_maxsize: int = Field(
-        1024,
+        4096,
         ge=1,
         description="Most fetched but unprocessed messages Faust buffers for the agent; with "
-        "consumer-max-fetch-bytes it bounds the worker's memory under a backlog.",
+        "consumer-max-fetch-bytes it bounds the worker's memory under a backlog. At least "
+        "batch-size: a smaller buffer fills while a batch waits to be taken, and Faust then "
+        "stops fetching until it drains (1024: 12% fewer reviews/s at batch-size 4096).",
     )
     consumer_max_fetch_bytes: int = Field(
         1_048_576,
@@ -73,7 +75,10 @@ class KafkaConfig(ConfigSection):
         "arrives alone); at least the broker's largest message.",
     )
     consumer_max_poll_records: int = Field(
-        500, ge=1, description="Most messages one consumer poll returns."
+        4096,
+        ge=1,
+        description="Most messages one consumer poll returns (each poll is a round trip to "
+        "the consumer's thread; with the buffer, a batch arrives in one or two).",
     )
     consumer_fetch_max_wait_ms: int = Field(
         100,

@@ -65,11 +65,6 @@ class Child:
         ready.add_done_callback(self._note_pid)
         return ready
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> Future:
-        """``fn(*args)`` in the child (on any thread; a dead child surfaces as
-        ``BrokenProcessPool``: prefer :meth:`run`)."""
-        return self._running().submit(fn, *args)
-
     async def run(self, what: str, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in the child; if the child dies meanwhile, a new one is started and
         ``died`` is raised (``what`` names the work it had in hand)."""

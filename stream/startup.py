@@ -3,10 +3,12 @@
 Joining the consumer group takes seconds (Tansu: half the session timeout; Kafka: the
 broker's initial rebalance delay, 3 s by default) and needs none of the model, jieba or
 ClickHouse. So the worker starts Faust at once and prepares each resource on the one thread
-that uses it: the model on the loader thread, jieba on the keywords thread (or in the keywords
-child process, which starts first: it has an interpreter of its own), ClickHouse (connect,
-then migrate or check) on the ClickHouse thread. A one-thread executor runs its jobs in
-order, so anything sent to that thread later runs after the preparation.
+that uses it: the model on the loader thread (and again in the model's child process,
+``model-process``, launched first with the directory the registry names), jieba on the keywords
+thread (or in the keywords child process, which starts first too: it has an interpreter of its
+own), ClickHouse (connect, then migrate or check) on the ClickHouse thread. A one-thread
+executor runs its jobs in order, so anything sent to that thread later runs after the
+preparation.
 
 The review agent awaits :meth:`Startup.wait` before it takes a batch, ``/health/ready`` says
 "starting" until every part is done, and a part that fails stops the worker (exit code 1)

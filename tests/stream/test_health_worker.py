@@ -70,7 +70,9 @@ def test_probes_token_and_limits(make_config: Callable[..., WorkerConfig], tmp_p
         assert len(ready["assigned_partitions"]) == config.kafka.topic_partitions
         assert ready["broker"]["status"] == ready["clickhouse"]["status"] == "ok"
         assert ready["startup"]["status"] == "ok"  # model, jieba, ClickHouse prepared
-        assert set(ready["startup"]["parts"]) == {"clickhouse", "model", "keywords"}
+        # "model-process": the model's child process has loaded it too (model-executor).
+        parts = {"clickhouse", "model", "model-process", "keywords"}
+        assert set(ready["startup"]["parts"]) == parts
 
         def lag_gauges() -> dict:
             text = worker.metrics_text()

@@ -36,8 +36,9 @@ or an embedded chdb directory (``embedded``), it measures, side by side:
   in the thread that does each stage) from the last sample before any stage ran to the last
   row, per valid review;
   with the worker's whole CPU time over the same span (its process and its children: the
-  keywords process), the share no stage holds (the event loop's Faust and Kafka client work,
-  the tokenizer's pool, the web server, passing texts and terms to the keywords process), and
+  model and keywords processes), the share no stage holds (the event loop's Faust and Kafka
+  client work, the tokenizer's pool, the web server, passing texts to the children and
+  predictions and terms back), and
   the CPU of ``clickhouse-server`` and Tansu per review;
 - the **CPU budget**: all of that per review, the share of the cores the backlog kept busy,
   the rate at which every core would be busy, and the highest end-to-end / model-only ratio

@@ -31,6 +31,7 @@ from stream.pipeline.poison import marker_path
 from stream.replay import read_corpus
 from stream.serving.holder import ModelHolder
 from stream.startup import PreparedKeywords, Startup
+from tests.stream.child_processes import alive, wait_gone
 from tests.stream.pipeline.fakes import FakeModel, FakeSender, FakeStore, incoming, review_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,24 +59,6 @@ def child():
     process.start().result(timeout=60)
     yield process
     process.close()
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for its reaper counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_the_child_extracts_what_the_thread_extracts(child, texts, expected) -> None:

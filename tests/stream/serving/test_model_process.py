@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,6 +29,7 @@ from stream.serving.holder import ModelHolder
 from stream.serving.loader import load_checked, load_options
 from stream.serving.reload import RegistryWatcher, Reloader
 from stream.startup import PreparedKeywords
+from tests.stream.child_processes import wait_gone
 from tests.stream.pipeline.fakes import FakeSender, FakeStore, incoming, review_bytes
 from tests.stream.serving.registry import NAME, SHIPPED, publish_copy
 
@@ -53,23 +53,6 @@ def child():
     process.start(SHIPPED).result(timeout=120)
     yield process
     process.close()
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_the_child_predicts_what_the_model_thread_predicts(child, served, texts) -> None:

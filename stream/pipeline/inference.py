@@ -57,7 +57,8 @@ class ModelOnThread:
         return await loop.run_in_executor(self.executor, timed, model.predict_cleaned, texts, cpu)
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True)
+        """Nothing of its own to stop: the executor is its owner's to shut down (the worker
+        context's ``model_executor``)."""
 
 
 class ModelProcessDied(RuntimeError):

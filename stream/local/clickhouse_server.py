@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from stream.local.processes import LocalService, free_port, port_open
+from stream.local.processes import LocalService, free_ports, port_open
 
 INSTALL_HINT = (
     "clickhouse-server not found on PATH. Install it with: "
@@ -128,8 +128,9 @@ class ClickHouseServer(LocalService):
     ) -> None:
         super().__init__(detach=detach, owner_dir=owner_dir, ready_timeout_s=ready_timeout_s)
         self.root = Path(root).resolve()
-        self.port = tcp_port or free_port()
-        self.http_port = http_port or free_port()
+        picked = iter(free_ports(2))
+        self.port = tcp_port or next(picked)
+        self.http_port = http_port or next(picked)
         self.extra_config = extra_config
 
     @property

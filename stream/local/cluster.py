@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Self
 
 from stream.local.clickhouse_server import ClickHouseServer
-from stream.local.processes import Started, free_port, wait_until
+from stream.local.processes import Started, free_ports, wait_until
 from stream.local.zookeeper import ZooKeeper
 
 CLUSTER_NAME = "reviewpulse"
@@ -91,9 +91,12 @@ class LocalCluster(Started):
         self.cluster = cluster
         self.owner_dir = owner_dir
         self.detach = detach
-        self.zookeeper = ZooKeeper(self.root / "zookeeper", owner_dir=owner_dir, detach=detach)
+        ports = iter(free_ports(1 + 3 * shards * replicas))
+        self.zookeeper = ZooKeeper(
+            self.root / "zookeeper", port=next(ports), owner_dir=owner_dir, detach=detach
+        )
         self.layout = [
-            NodePorts(shard, replica, free_port(), free_port(), free_port())
+            NodePorts(shard, replica, next(ports), next(ports), next(ports))
             for shard in range(1, shards + 1)
             for replica in range(1, replicas + 1)
         ]

@@ -16,7 +16,7 @@ from confluent_kafka.admin import AdminClient
 from stream.kafka import create_topics
 from stream.local import cli as local_cli
 from stream.local.clickhouse_server import ClickHouseServer
-from stream.local.processes import free_port, pid_alive, stop_orphans
+from stream.local.processes import free_ports, pid_alive, stop_orphans
 from stream.local.tansu import TansuBroker
 
 
@@ -74,7 +74,7 @@ def test_broker_stops_and_frees_its_port(tmp_path: Path) -> None:
 @pytest.mark.clickhouse
 def test_up_and_down_record_and_stop_services(tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
-    kafka_port, ch_port = free_port(), free_port()
+    kafka_port, ch_port = free_ports(2)
     parser = argparse.ArgumentParser()
     local_cli.register(parser.add_subparsers())
     common = ["--run-dir", str(run_dir)]
@@ -134,3 +134,11 @@ def test_services_of_a_killed_owner_are_stopped_but_live_owners_are_left_alone(
     assert len(stopped) == 1 and str(broker_pid) in stopped[0]
     assert not pid_alive(broker_pid)
     assert list(owned.iterdir()) == []
+
+
+def test_ports_picked_together_are_distinct_and_free() -> None:
+    """A cluster picks 13 ports before anything listens on them; one at a time the kernel
+    can repeat a port (about 1 cluster in 140), and the second node then finds it taken."""
+    ports = free_ports(200)
+    assert len(set(ports)) == 200
+    assert all(1024 < port < 65536 for port in ports)

@@ -1,4 +1,4 @@
-"""Two Faust classes the worker's app uses, for what Faust 0.15.3 fixes and we need to set.
+"""Faust classes the worker's app uses, for what Faust 0.15.3 fixes and we need to set.
 
 - :class:`FetchWaitTransport`: Faust's aiokafka transport whose worker consumer long-polls
   for ``fetch_max_wait_ms`` instead of the 1,500 ms Faust hard-codes. Tansu holds a fetch for
@@ -7,6 +7,13 @@
   every review's latency. On Apache Kafka a fetch returns as soon as a record is there, and
   the wait only bounds how often an idle consumer asks. The app gets it through its public
   ``transport`` attribute (Faust has no setting that names the consumer's class).
+- :class:`DirectDeliveryConsumer` (the same consumer): Faust's fetcher hands every message
+  to the streams through ``wait_first(deliver(message), suspend_flow.wait())``, a race so
+  that a rebalance can cut short a delivery blocked on a full stream buffer. That race costs
+  four tasks, a wait and three cancellations a message. Here a delivery that completes
+  without suspending (room in the buffer, flow not suspended: nearly always) is run
+  directly, since nothing could have won a race against it; one that suspends is raced as
+  Faust does.
 - :class:`NoPauseTableManager`: Faust's table manager pauses 1 s at start before the
   consumer may subscribe (so tables defined late can register). The worker has no tables
   (ClickHouse holds all state), so the pause only delays joining the group; with tables,
@@ -15,11 +22,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import types
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 import aiokafka
 from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.services import WaitResults
 
 
 class FetchWaitConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -35,7 +46,80 @@ class FetchWaitConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
 
-class FetchWaitConsumer(faust_aiokafka.Consumer):
+class FlowSuspension(asyncio.Event):
+    """The consumer's ``suspend_flow`` event, whose ``wait()`` a :class:`FlowWait` makes
+    recognisable in ``wait_first``."""
+
+    def wait(self) -> FlowWait:  # type: ignore[override]
+        return FlowWait(self)
+
+
+class FlowWait:
+    """``suspend_flow.wait()``: awaitable like the event's own wait."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: FlowSuspension) -> None:
+        self.event = event
+
+    def __await__(self) -> Generator[Any, None, bool]:
+        return asyncio.Event.wait(self.event).__await__()
+
+
+class DirectDeliveryConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer whose per-message delivery skips the race when nothing
+    could win it (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.suspend_flow = FlowSuspension()
+
+    async def wait_first(self, *coros: Any, timeout: Any = None) -> Any:
+        if len(coros) == 2 and timeout is None and isinstance(coros[1], FlowWait):
+            delivery, suspended = coros
+            if (
+                isinstance(delivery, Coroutine)
+                and not suspended.event.is_set()
+                and not self._stopped.is_set()
+                and not self._crashed.is_set()
+            ):
+                try:
+                    yielded = delivery.send(None)
+                except StopIteration as done:
+                    # Done before anything else ran: Faust's race has the same winner.
+                    return WaitResults([delivery], [done.value], False)
+                return await super().wait_first(_go_on(delivery, yielded), suspended)
+        return await super().wait_first(*coros, timeout=timeout)
+
+
+async def _go_on(coroutine: Coroutine, yielded: Any) -> Any:
+    """The rest of ``coroutine``, which already ran up to yielding ``yielded``."""
+    return await _driven(coroutine, yielded)
+
+
+@types.coroutine
+def _driven(coroutine: Coroutine, yielded: Any) -> Generator[Any, Any, Any]:
+    """Pass what ``coroutine`` yields to the task and what the task sends or throws back,
+    starting with the ``yielded`` it already gave (a future the task now waits for)."""
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            coroutine.close()
+            raise
+        except BaseException as error:  # a cancellation, mostly: the coroutine handles it
+            try:
+                yielded = coroutine.throw(error)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                yielded = coroutine.send(sent)
+            except StopIteration as done:
+                return done.value
+
+
+class FetchWaitConsumer(DirectDeliveryConsumer):
     """Faust's aiokafka consumer on :class:`FetchWaitConsumerThread`."""
 
     def _new_consumer_thread(self) -> FetchWaitConsumerThread:

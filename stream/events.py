@@ -6,11 +6,11 @@ match the schema files. JSON (de)serialisation lives here too, so the wire forma
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, Literal
+
+import orjson
 
 from model.labels import Sentiment
 
@@ -110,25 +110,17 @@ def format_timestamp(moment: datetime) -> str:
 def to_json_bytes(event: ReviewCreated | ReviewSentiment | DeadLetter) -> bytes:
     """Compact UTF-8 JSON of an event (non-ASCII kept as is), fields in declaration order.
 
-    The bytes are those of ``json.dumps(dataclasses.asdict(event), ensure_ascii=False,
-    separators=(",", ":"))``, without ``asdict``'s deep copy (which cost more than the
-    encoding): the C encoder reads each dataclass's fields as it goes."""
-    return _ENCODER.encode(event).encode("utf-8")
+    orjson writes it from the dataclass itself (0.4 µs an event, where the standard
+    library's C encoder took 5.7 µs). The value is that of ``json.dumps(asdict(event))``
+    (a test holds the two equal); a float is written in its shortest round-trip form, so it
+    parses back to the same number, though a small one may be spelled differently
+    (``0.00005`` where ``json.dumps`` writes ``5e-05``). Anything that is not a dataclass,
+    a string, a number, a list, a bool or None is refused (``TypeError``)."""
+    return orjson.dumps(event, default=_refuse, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
-@cache
-def _field_names(kind: type) -> tuple[str, ...]:
-    return tuple(field.name for field in fields(kind))
-
-
-def _dataclass_fields(value: Any) -> dict[str, Any]:
-    kind = type(value)
-    if not hasattr(kind, "__dataclass_fields__"):
-        raise TypeError(f"Object of type {kind.__name__} is not JSON serializable")
-    return {name: getattr(value, name) for name in _field_names(kind)}
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_dataclass_fields)
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def review_created_from_dict(payload: dict[str, Any]) -> ReviewCreated:

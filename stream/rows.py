@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Protocol
 
 from model.labels import SENTIMENTS
@@ -28,8 +29,10 @@ class PredictionLike(Protocol):
     probabilities: Mapping[str, float]
 
 
+@lru_cache(maxsize=4096)
 def whole_second(moment: datetime) -> datetime:
-    """UTC, timezone-aware, microseconds dropped (ClickHouse ``DateTime`` precision)."""
+    """UTC, timezone-aware, microseconds dropped (ClickHouse ``DateTime`` precision).
+    Remembered, as :func:`stream.events.format_timestamp` is."""
     return moment.astimezone(UTC).replace(microsecond=0)
 
 

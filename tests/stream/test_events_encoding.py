@@ -4,8 +4,9 @@ non-ASCII kept and the fields in declaration order, for every event the worker e
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -16,6 +17,7 @@ from stream.events import (
     Probabilities,
     ReviewCreated,
     ReviewSentiment,
+    format_timestamp,
     to_json_bytes,
 )
 
@@ -112,3 +114,15 @@ def test_objects_that_are_not_dataclasses_are_refused() -> None:
 
     with pytest.raises(TypeError, match="not JSON serializable"):
         to_json_bytes(Holder(NOW))  # type: ignore[arg-type]
+
+
+def test_timestamps_are_utc_whole_seconds_with_z_at_any_offset() -> None:
+    rng = random.Random(7)
+    for _ in range(2_000):
+        moment = datetime(1970, 1, 2, tzinfo=UTC) + timedelta(
+            seconds=rng.randrange(4_200_000_000), microseconds=rng.randrange(1_000_000)
+        )
+        local = moment.astimezone(timezone(timedelta(minutes=rng.randrange(-900, 900))))
+        expected = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert format_timestamp(local) == expected
+        assert format_timestamp(moment) == expected  # the same instant, remembered or not

@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache, partial
 from pathlib import Path
 
 import jieba
@@ -33,6 +33,8 @@ _WORDLIKE = re.compile(r"[\w\u4e00-\u9fff]")
 _ONLY_DIGITS = re.compile(r"^[\d.,%]+$")
 # jieba frequency of a complaint variant added as a word: high enough to win its route.
 VARIANT_FREQ = 2000
+CONTENT_WORD_CACHE = 1 << 16
+"""Tokens whose content-word test a :class:`Keywords` remembers (a few MB at most)."""
 
 
 @dataclass(frozen=True)
@@ -71,16 +73,28 @@ def segment(text: str, tokenizer: jieba.Tokenizer | Segmenter) -> list[str]:
     return [token for token in tokens if token.strip()]
 
 
-def select_keywords(tokens: Iterable[str], stopwords: frozenset[str], limit: int) -> list[str]:
-    """Content words, most frequent first (ties: first seen), at most ``limit``."""
-    candidates = [
-        token
-        for token in tokens
-        if len(token) >= 2
+def is_content_word(token: str, stopwords: frozenset[str]) -> bool:
+    """Two characters or more, not a stopword, a letter or digit in it, not only a number."""
+    return (
+        len(token) >= 2
         and token not in stopwords
-        and _WORDLIKE.search(token)
+        and _WORDLIKE.search(token) is not None
         and not _ONLY_DIGITS.match(token)
-    ]
+    )
+
+
+def select_keywords(
+    tokens: Iterable[str],
+    stopwords: frozenset[str],
+    limit: int,
+    content_word: Callable[[str], bool] | None = None,
+) -> list[str]:
+    """Content words, most frequent first (ties: first seen), at most ``limit``.
+    ``content_word``: :func:`is_content_word` for these stopwords, remembered or not."""
+    if content_word is None:
+        candidates = [token for token in tokens if is_content_word(token, stopwords)]
+    else:
+        candidates = [token for token in tokens if content_word(token)]
     counts = Counter(candidates)  # keys in order of first appearance
     ranked = sorted(counts, key=lambda token: -counts[token])  # stable: ties keep that order
     return ranked[:limit]
@@ -134,6 +148,12 @@ class Keywords:
         self._by_first: dict[str, list[int]] = {}
         for index, (variant, _) in enumerate(self.variants):
             self._by_first.setdefault(variant[0], []).append(index)
+        # Those first characters, found in a text at C speed.
+        self._first_chars = re.compile("|".join(map(re.escape, self._by_first)) or "(?!)")
+        # Tokens repeat across reviews: the test of each is remembered (a bounded cache).
+        self._content_word = lru_cache(maxsize=CONTENT_WORD_CACHE)(
+            partial(is_content_word, stopwords=self.stopwords)
+        )
         self.segmenter = Segmenter((variant, VARIANT_FREQ) for variant, _ in self.variants)
 
     @cached_property
@@ -166,7 +186,7 @@ class Keywords:
     def extract(self, clean_text: str) -> ReviewTerms:
         tokens = self.tokens(clean_text)
         return ReviewTerms(
-            keywords=select_keywords(tokens, self.stopwords, self.limit),
+            keywords=select_keywords(tokens, self.stopwords, self.limit, self._content_word),
             complaint_keywords=find_complaints(clean_text, self._candidates(clean_text)),
         )
 
@@ -174,7 +194,7 @@ class Keywords:
         """The variants whose first character is in ``text``, in the order of ``variants``:
         the others cannot match, so :func:`find_complaints` finds the same terms."""
         by_first = self._by_first
-        indices = [i for char in set(text) for i in by_first.get(char, ())]
+        indices = [i for char in set(self._first_chars.findall(text)) for i in by_first[char]]
         indices.sort()
         variants = self.variants
         return [variants[i] for i in indices]

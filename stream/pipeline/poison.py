@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
+
 from stream.pipeline.steps import Incoming
 from stream.sink.crashes import CrashLedger, Position
 
@@ -68,7 +70,8 @@ class InflightMarker:
     def write(self, attempt: str, positions: Sequence[Position]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"attempt": attempt, "positions": positions}))
+        # orjson: every batch taken and acked rewrites the positions of all batches in flight
+        temporary.write_bytes(orjson.dumps({"attempt": attempt, "positions": positions}))
         os.replace(temporary, self.path)
 
     def clear(self) -> None:

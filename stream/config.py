@@ -132,10 +132,11 @@ class BatchConfig(ConfigSection):
     )
     batch_within_s: float = Field(0.5, gt=0, description="Longest wait to fill a micro-batch.")
     max_inflight_batches: int = Field(
-        2,
+        3,
         ge=1,
         description="Most micro-batches taken and not yet acked: the next batch is taken and "
-        "validated while earlier ones are classified, produced and inserted; when this many "
+        "validated while earlier ones are classified, produced and inserted (3: one of each, "
+        "so the model never waits for the loop to validate its next batch); when this many "
         "are in flight, the agent takes nothing more (backpressure). 1: one batch at a time.",
     )
     max_text_chars: int = Field(

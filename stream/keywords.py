@@ -91,10 +91,8 @@ def select_keywords(
 ) -> list[str]:
     """Content words, most frequent first (ties: first seen), at most ``limit``.
     ``content_word``: :func:`is_content_word` for these stopwords, remembered or not."""
-    if content_word is None:
-        candidates = [token for token in tokens if is_content_word(token, stopwords)]
-    else:
-        candidates = [token for token in tokens if content_word(token)]
+    test = content_word or partial(is_content_word, stopwords=stopwords)
+    candidates = [token for token in tokens if test(token)]
     counts = Counter(candidates)  # keys in order of first appearance
     ranked = sorted(counts, key=lambda token: -counts[token])  # stable: ties keep that order
     return ranked[:limit]
